@@ -1,0 +1,2 @@
+import CShims
+print(uv_version_string().map { String(cString: $0) } ?? "")
