@@ -50,6 +50,8 @@ static inline long cshim_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long m) {
     return SSL_CTX_set_session_cache_mode(ctx, m);
 }
 static inline long cshim_BIO_set_mem_eof_return(BIO *b, long v) { return BIO_set_mem_eof_return(b, v); }
+static inline long cshim_SSL_CTX_add1_chain_cert(SSL_CTX *ctx, X509 *x) { return SSL_CTX_add1_chain_cert(ctx, x); }
+static inline long cshim_BIO_pending(BIO *b) { return (long)BIO_pending(b); }
 static inline void cshim_OPENSSL_free(void *p) { OPENSSL_free(p); }
 static inline X509_NAME *cshim_X509_get_subject_name(X509 *x) { return X509_get_subject_name(x); }
 

@@ -1,2 +1,26 @@
-import CShims
-print(uv_version_string().map { String(cString: $0) } ?? "")
+import ArgumentParser
+import Foundation
+
+// `uvtunnel tcp ROUTE ...` is how pomerium-cli users type it: accept it.
+var arguments = Array(CommandLine.arguments.dropFirst())
+if arguments.first == "tcp" { arguments.removeFirst() }
+
+// Usage errors exit 2 (SPEC), not ArgumentParser's default 64.
+do {
+    var command = try TunnelCommand.parseAsRoot(arguments)
+    try command.run()
+} catch let exit as ExitCode {
+    Foundation.exit(exit.rawValue)
+} catch {
+    let code = TunnelCommand.exitCode(for: error)
+    if code == .success {
+        TunnelCommand.exit(withError: error)  // --help, --version
+    }
+    let message = TunnelCommand.message(for: error)
+    FileHandle.standardError.write(Data("uvtunnel: \(message)\n".utf8))
+    if error is UsageError || !(error is RuntimeError) {
+        FileHandle.standardError.write(Data("Run 'uvtunnel --help' for usage.\n".utf8))
+        Foundation.exit(2)
+    }
+    Foundation.exit(1)
+}

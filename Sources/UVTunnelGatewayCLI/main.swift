@@ -1,1 +1,3 @@
-import CShims
+import ArgumentParser
+
+GatewayCommand.main()

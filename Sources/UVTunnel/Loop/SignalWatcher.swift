@@ -1,0 +1,35 @@
+import CShims
+
+/// Owns one `uv_signal_t`: turns a POSIX signal into a callback on the loop.
+public final class SignalWatcher {
+    private let handle: UnsafeMutablePointer<uv_signal_t> = .allocate(capacity: 1)
+    private var callback: ((Int32) -> Void)?
+    private var isClosing = false
+
+    public init(loop: EventLoop, signal: Int32, _ body: @escaping (Int32) -> Void) throws(UVError) {
+        uv_signal_init(loop.raw, handle)
+        handle.pointee.data = Unmanaged.passRetained(self).toOpaque()
+        callback = body
+        let status = uv_signal_start(handle, { raw, signum in
+            Unmanaged<SignalWatcher>.fromOpaque(raw!.pointee.data).takeUnretainedValue().callback?(signum)
+        }, signal)
+        if status < 0 {
+            close()
+            throw UVError(status, "signal \(signal)")
+        }
+    }
+
+    /// Watching a signal should not by itself keep the loop running.
+    public func unref() { uv_unref(cshim_as_handle(handle)) }
+
+    public func close() {
+        guard !isClosing else { return }
+        isClosing = true
+        callback = nil
+        uv_close(cshim_as_handle(handle)) { raw in
+            let unmanaged = Unmanaged<SignalWatcher>.fromOpaque(raw!.pointee.data)
+            unmanaged.takeUnretainedValue().handle.deallocate()
+            unmanaged.release()
+        }
+    }
+}

@@ -1,0 +1,94 @@
+/// A fixed-capacity byte buffer owned by exactly one party at a time: the pool,
+/// a pending read, a pending write, or a parser. `start..<end` are the bytes
+/// not yet consumed.
+public final class Buffer {
+    let base: UnsafeMutableRawPointer
+    public let capacity: Int
+    public internal(set) var start = 0
+    public internal(set) var end = 0
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        base = .allocate(byteCount: capacity, alignment: 16)
+    }
+
+    deinit { base.deallocate() }
+
+    public var count: Int { end - start }
+    public var isEmpty: Bool { start == end }
+    public var freeSpace: Int { capacity - end }
+
+    func reset() {
+        start = 0
+        end = 0
+    }
+
+    /// Drops `n` bytes from the front (they were consumed).
+    public func consume(_ n: Int) {
+        precondition(n >= 0 && n <= count)
+        start += n
+        if start == end { reset() }
+    }
+
+    /// Appends as many of `bytes` as fit; returns how many were taken.
+    @discardableResult
+    public func append(_ bytes: some Collection<UInt8>) -> Int {
+        let n = min(bytes.count, freeSpace)
+        var offset = end
+        for byte in bytes.prefix(n) {
+            base.storeBytes(of: byte, toByteOffset: offset, as: UInt8.self)
+            offset += 1
+        }
+        end += n
+        return n
+    }
+
+    /// The unconsumed bytes, copied out (control path only: heads, tests).
+    public var bytes: [UInt8] {
+        Array(UnsafeRawBufferPointer(start: base + start, count: count))
+    }
+
+    /// Read access without copying; the pointer must not escape the closure.
+    public func withReadableBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try body(UnsafeRawBufferPointer(start: base + start, count: count))
+    }
+
+    /// Lets a producer (libuv read, BIO_read) fill the free space; `body`
+    /// returns how many bytes it wrote.
+    func fill(_ body: (UnsafeMutableRawPointer, Int) -> Int) -> Int {
+        let n = body(base + end, freeSpace)
+        if n > 0 { end += n }
+        return n
+    }
+}
+
+/// Recycles buffers so the relay allocates nothing per read. Idle tunnels hold
+/// no buffer: libuv asks for one only when bytes are ready to read.
+public final class BufferPool {
+    public let bufferSize: Int
+    private let maxCached: Int
+    private var free: [Buffer] = []
+    /// Buffers handed out and not yet returned: a leak check for tests.
+    public private(set) var outstanding = 0
+
+    public init(bufferSize: Int, maxCached: Int) {
+        self.bufferSize = bufferSize
+        self.maxCached = maxCached
+        free.reserveCapacity(maxCached)
+    }
+
+    public func take() -> Buffer {
+        outstanding += 1
+        if let buffer = free.popLast() { return buffer }
+        return Buffer(capacity: bufferSize)
+    }
+
+    public func give(_ buffer: Buffer) {
+        outstanding -= 1
+        guard buffer.capacity == bufferSize, free.count < maxCached else { return }
+        buffer.reset()
+        free.append(buffer)
+    }
+
+    public var cachedCount: Int { free.count }
+}

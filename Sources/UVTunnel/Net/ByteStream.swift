@@ -1,0 +1,35 @@
+/// Why a stream failed: a socket error, or a TLS error on top of one.
+public struct StreamError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    /// The libuv code when the failure came from the socket.
+    public let code: Int32?
+
+    public init(_ error: UVError) {
+        message = error.description
+        code = error.code
+    }
+
+    public init(message: String) {
+        self.message = message
+        code = nil
+    }
+
+    public var isCancelled: Bool { code.map { UVError($0, "").isCancelled } ?? false }
+    public var description: String { message }
+}
+
+/// The face a relay sees of either side of a tunnel: a plain socket, a TLS
+/// session over a socket, or stdin/stdout. All calls happen on the loop thread.
+public protocol ByteStream: AnyObject {
+    /// Receives data, EOF or an error while reading is on.
+    var onRead: ((ReadEvent) -> Void)? { get set }
+    func startReading()
+    /// Backpressure: no `onRead` until `startReading()` again.
+    func stopReading()
+    /// Takes ownership of the buffers; `completion` runs once, from the loop.
+    func write(_ buffers: [Buffer], completion: @escaping (StreamError?) -> Void)
+    /// Ends our direction (FIN, or close_notify then FIN) after queued writes.
+    func shutdownWrite(completion: @escaping (StreamError?) -> Void)
+    /// The one close path; idempotent.
+    func close()
+}

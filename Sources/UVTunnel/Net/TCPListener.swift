@@ -1,0 +1,81 @@
+import CShims
+
+/// Owns a listening `uv_tcp_t`. Each pending connection is accepted into a
+/// fresh `UVStream` and handed to `onAccept`.
+public final class TCPListener {
+    private let loop: EventLoop
+    private let handle: UnsafeMutablePointer<uv_tcp_t> = .allocate(capacity: 1)
+    private var isClosing = false
+    private var onAccept: ((UVStream) -> Void)?
+    /// Called for accept failures (EMFILE and the like); the listener goes on.
+    public var onAcceptError: ((UVError) -> Void)?
+    public private(set) var address: SocketAddress
+
+    public init(loop: EventLoop, address: SocketAddress, backlog: Int32 = 1024) throws(UVError) {
+        self.loop = loop
+        self.address = address
+        uv_tcp_init(loop.raw, handle)
+        handle.pointee.data = Unmanaged.passRetained(self).toOpaque()
+        do throws(UVError) {
+            try UVError.check(address.withSockAddr { uv_tcp_bind(handle, $0, 0) }, "bind \(address)")
+            // uv_tcp_bind may defer EADDRINUSE to listen; both name the address.
+            try UVError.check(uv_listen(cshim_as_stream(handle), backlog, TCPListener.connectionCallback), "listen on \(address)")
+        } catch {
+            close()
+            throw error
+        }
+        if let bound = boundAddress() { self.address = bound }
+    }
+
+    public func start(_ body: @escaping (UVStream) -> Void) { onAccept = body }
+
+    private func boundAddress() -> SocketAddress? {
+        var storage = sockaddr_storage()
+        var length = Int32(MemoryLayout<sockaddr_storage>.size)
+        return withUnsafeMutablePointer(to: &storage) { raw in
+            raw.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
+                uv_tcp_getsockname(handle, address, &length) == 0 ? SocketAddress(copying: address) : nil
+            }
+        }
+    }
+
+    private static let connectionCallback: uv_connection_cb = { raw, status in
+        let this = Unmanaged<TCPListener>.fromOpaque(raw!.pointee.data).takeUnretainedValue()
+        guard !this.isClosing else { return }
+        if status < 0 {
+            // libuv already drained the backlog for EMFILE (its reserve-fd trick),
+            // so reporting is all that is left; the loop does not spin.
+            this.onAcceptError?(UVError(status, "accept"))
+            return
+        }
+        let client: UVStream
+        do throws(UVError) {
+            client = try UVStream.tcp(loop: this.loop)
+        } catch {
+            this.onAcceptError?(error)
+            return
+        }
+        do throws(UVError) {
+            try client.accept(from: raw!)
+        } catch {
+            client.close()
+            this.onAcceptError?(error)
+            return
+        }
+        guard let onAccept = this.onAccept else { return client.close() }
+        onAccept(client)
+    }
+
+    /// Stops accepting. Connections already accepted are not affected.
+    public func close() {
+        guard !isClosing else { return }
+        isClosing = true
+        onAccept = nil
+        onAcceptError = nil
+        uv_close(cshim_as_handle(handle)) { raw in
+            let unmanaged = Unmanaged<TCPListener>.fromOpaque(raw!.pointee.data)
+            unmanaged.takeUnretainedValue().handle.deallocate()
+            unmanaged.release()
+        }
+    }
+}

@@ -1,0 +1,231 @@
+import CShims
+
+/// What a read produced. A `.data` buffer now belongs to the receiver, which
+/// must give it back to the pool (or pass it on to a write that will).
+public enum ReadEvent {
+    case data(Buffer)
+    case eof
+    case error(StreamError)
+}
+
+/// Owns one libuv stream handle (TCP socket, pipe or terminal). The handle's
+/// `data` field keeps the object alive until libuv's close callback, which is
+/// the only place its memory is freed; `close()` is the one close path.
+public final class UVStream: ByteStream {
+    public enum Kind { case tcp, pipe, tty }
+
+    public let kind: Kind
+    let loop: EventLoop
+    private let handle: UnsafeMutableRawPointer
+    private var stream: UnsafeMutablePointer<uv_stream_t> { cshim_as_stream(handle) }
+    public private(set) var isClosing = false
+    private var isReading = false
+    /// The buffer lent to libuv between its alloc and read callbacks.
+    private var lentBuffer: Buffer?
+
+    public var onRead: ((ReadEvent) -> Void)?
+    /// Runs once after libuv has closed the handle (its very last callback).
+    public var onClose: (() -> Void)?
+
+    private init(loop: EventLoop, kind: Kind, initialize: (UnsafeMutableRawPointer) -> Int32, what: String) throws(UVError) {
+        self.loop = loop
+        self.kind = kind
+        let type: uv_handle_type = switch kind {
+        case .tcp: UV_TCP
+        case .pipe: UV_NAMED_PIPE
+        case .tty: UV_TTY
+        }
+        handle = .allocate(byteCount: uv_handle_size(type), alignment: 16)
+        let status = initialize(handle)
+        if status < 0 {
+            // Not initialised, so libuv does not know it: free it here, no close callback will come.
+            handle.deallocate()
+            throw UVError(status, what)
+        }
+        cshim_as_handle(handle).pointee.data = Unmanaged.passRetained(self).toOpaque()
+    }
+
+    /// A new, unconnected TCP socket.
+    public static func tcp(loop: EventLoop) throws(UVError) -> UVStream {
+        try UVStream(loop: loop, kind: .tcp, initialize: { uv_tcp_init(loop.raw, cshim_as_tcp($0)) }, what: "uv_tcp_init")
+    }
+
+    /// Wraps an inherited descriptor (stdin/stdout): a pipe or socket, or a terminal.
+    public static func open(fd: Int32, loop: EventLoop) throws(UVError) -> UVStream {
+        switch uv_guess_handle(fd) {
+        case UV_TTY:
+            return try UVStream(loop: loop, kind: .tty, initialize: { uv_tty_init(loop.raw, cshim_as_tty($0), fd, 0) }, what: "uv_tty_init(fd \(fd))")
+        case UV_NAMED_PIPE, UV_TCP, UV_UDP:
+            let stream = try UVStream(loop: loop, kind: .pipe, initialize: { uv_pipe_init(loop.raw, cshim_as_pipe($0), 0) }, what: "uv_pipe_init")
+            let status = uv_pipe_open(cshim_as_pipe(stream.handle), fd)
+            if status < 0 {
+                stream.close()
+                throw UVError(status, "uv_pipe_open(fd \(fd))")
+            }
+            return stream
+        default:
+            throw UVError(UV_EINVAL.rawValue, "fd \(fd) is not a pipe, socket or terminal (a regular file cannot be streamed)")
+        }
+    }
+
+    static func from(_ raw: UnsafeMutablePointer<uv_stream_t>?) -> UVStream {
+        Unmanaged<UVStream>.fromOpaque(raw!.pointee.data).takeUnretainedValue()
+    }
+
+    // MARK: Setup (listeners hand a fresh TCP stream to `accept`)
+
+    func accept(from server: UnsafeMutablePointer<uv_stream_t>) throws(UVError) {
+        try UVError.check(uv_accept(server, stream), "accept")
+    }
+
+    public func setNoDelay(_ on: Bool = true) {
+        guard kind == .tcp else { return }
+        uv_tcp_nodelay(cshim_as_tcp(handle), on ? 1 : 0)
+    }
+
+    public func setKeepAlive(seconds: UInt32 = 60) {
+        guard kind == .tcp else { return }
+        uv_tcp_keepalive(cshim_as_tcp(handle), 1, seconds)
+    }
+
+    public var peerAddress: SocketAddress? {
+        guard kind == .tcp else { return nil }
+        var storage = sockaddr_storage()
+        var length = Int32(MemoryLayout<sockaddr_storage>.size)
+        return withUnsafeMutablePointer(to: &storage) { raw in
+            raw.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
+                uv_tcp_getpeername(cshim_as_tcp(handle), address, &length) == 0 ? SocketAddress(copying: address) : nil
+            }
+        }
+    }
+
+    /// Starts a TCP connect; `completion` always runs exactly once, from the loop.
+    public func connect(to address: SocketAddress, completion: @escaping (UVError?) -> Void) throws(UVError) {
+        precondition(kind == .tcp)
+        let request = UVConnectRequest(completion: completion)
+        let status = address.withSockAddr { uv_tcp_connect(request.raw, cshim_as_tcp(handle), $0, UVConnectRequest.callback) }
+        if status < 0 {
+            request.abandon()
+            throw UVError(status, "connect to \(address)")
+        }
+    }
+
+    // MARK: Reading
+
+    public func startReading() {
+        guard !isClosing, !isReading else { return }
+        let status = uv_read_start(stream, UVStream.allocCallback, UVStream.readCallback)
+        if status < 0 {
+            onRead?(.error(StreamError(UVError(status, "read"))))
+            return
+        }
+        isReading = true
+    }
+
+    public func stopReading() {
+        guard !isClosing, isReading else { return }
+        uv_read_stop(stream)
+        isReading = false
+    }
+
+    private static let allocCallback: uv_alloc_cb = { raw, _, buf in
+        let this = Unmanaged<UVStream>.fromOpaque(raw!.pointee.data).takeUnretainedValue()
+        let buffer = this.loop.buffers.take()
+        this.lentBuffer = buffer
+        buf!.pointee = uv_buf_init(buffer.base.assumingMemoryBound(to: CChar.self) + buffer.end, UInt32(buffer.freeSpace))
+    }
+
+    private static let readCallback: uv_read_cb = { raw, nread, _ in
+        let this = UVStream.from(raw)
+        guard let buffer = this.lentBuffer else { return }
+        this.lentBuffer = nil
+        if nread > 0 {
+            buffer.end += nread
+            guard let onRead = this.onRead else { return this.loop.buffers.give(buffer) }
+            onRead(.data(buffer))
+            return
+        }
+        this.loop.buffers.give(buffer)
+        if nread == 0 { return }  // EAGAIN: nothing now
+        this.isReading = false
+        let event: ReadEvent = nread == Int(UV_EOF.rawValue) ? .eof : .error(StreamError(UVError(Int32(nread), "read")))
+        this.onRead?(event)
+    }
+
+    // MARK: Writing
+
+    /// Queues `buffers` for writing; they belong to the write until it completes
+    /// and go back to the pool then. `completion` runs exactly once, from the loop
+    /// (with a cancellation error if the stream is closed first).
+    public func write(_ buffers: [Buffer], completion: @escaping (StreamError?) -> Void) {
+        let request = UVWriteRequest(pool: loop.buffers, buffers: buffers, completion: completion)
+        guard !isClosing else {
+            request.fail(UVError(UV_ECANCELED.rawValue, "write"))
+            return
+        }
+        let status = withUnsafeTemporaryAllocation(of: uv_buf_t.self, capacity: buffers.count) { bufs in
+            for (i, buffer) in buffers.enumerated() {
+                bufs[i] = uv_buf_init(buffer.base.assumingMemoryBound(to: CChar.self) + buffer.start, UInt32(buffer.count))
+            }
+            return uv_write(request.raw, stream, bufs.baseAddress, UInt32(buffers.count), UVWriteRequest.callback)
+        }
+        if status < 0 { request.fail(UVError(status, "write")) }
+    }
+
+    public func write(_ buffer: Buffer, completion: @escaping (StreamError?) -> Void) {
+        write([buffer], completion: completion)
+    }
+
+    /// Writes as much as the kernel takes right now without queueing; returns the
+    /// byte count (0 when it would block). The caller keeps the buffer.
+    public func tryWrite(_ buffer: Buffer) -> Int {
+        guard !isClosing, buffer.count > 0 else { return 0 }
+        var buf = uv_buf_init(buffer.base.assumingMemoryBound(to: CChar.self) + buffer.start, UInt32(buffer.count))
+        let n = uv_try_write(stream, &buf, 1)
+        return n > 0 ? Int(n) : 0
+    }
+
+    /// Half-closes: sends FIN once queued writes are flushed. Pipes and terminals
+    /// cannot half-close, so for them the handle is closed instead (the reader
+    /// sees EOF either way).
+    public func shutdownWrite(completion: @escaping (StreamError?) -> Void) {
+        guard kind == .tcp else {
+            close()
+            completion(nil)
+            return
+        }
+        let request = UVShutdownRequest(completion: completion)
+        guard !isClosing else {
+            request.fail(UVError(UV_ECANCELED.rawValue, "shutdown"))
+            return
+        }
+        let status = uv_shutdown(request.raw, stream, UVShutdownRequest.callback)
+        if status < 0 { request.fail(UVError(status, "shutdown")) }
+    }
+
+    // MARK: Closing
+
+    /// The one close path. Idempotent; no read callback runs after it, pending
+    /// writes complete with a cancellation, `onClose` runs last.
+    public func close() {
+        guard !isClosing else { return }
+        isClosing = true
+        isReading = false
+        onRead = nil
+        uv_close(cshim_as_handle(handle), UVStream.closeCallback)
+    }
+
+    private static let closeCallback: uv_close_cb = { raw in
+        let unmanaged = Unmanaged<UVStream>.fromOpaque(raw!.pointee.data)
+        let this = unmanaged.takeUnretainedValue()
+        if let buffer = this.lentBuffer {
+            this.loop.buffers.give(buffer)
+            this.lentBuffer = nil
+        }
+        let onClose = this.onClose
+        this.onClose = nil
+        this.handle.deallocate()
+        unmanaged.release()
+        onClose?()
+    }
+}

@@ -1,0 +1,148 @@
+import CShims
+
+/// Owns one `SSL` and its two memory BIOs. The loop feeds it ciphertext read
+/// from the socket and drains the ciphertext it produces; it never touches a
+/// socket itself, so the event loop stays in charge of all I/O.
+final class TLSSession {
+    private let ssl: OpaquePointer
+    private let input: OpaquePointer   // ciphertext from the network (owned by ssl)
+    private let output: OpaquePointer  // ciphertext to the network (owned by ssl)
+    private var sentCloseNotify = false
+
+    enum Step { case done, wantMore, failed(TLSError) }
+    enum ReadStep { case bytes(Int), wantMore, closed, failed(TLSError) }
+
+    /// A client session: `serverName` goes in SNI (omitted for IP literals, as
+    /// RFC 6066 asks) and is what the certificate must match.
+    init(client context: TLSContext, serverName: String, verifyName: Bool) throws(TLSError) {
+        (ssl, input, output) = try TLSSession.make(context)
+        let isIP = serverName.contains(":") || serverName.allSatisfy { $0.isNumber || $0 == "." }
+        if !isIP {
+            _ = cshim_SSL_set_tlsext_host_name(ssl, serverName)
+        }
+        if verifyName {
+            let param = SSL_get0_param(ssl)
+            let ok = isIP ? X509_VERIFY_PARAM_set1_ip_asc(param, serverName) : X509_VERIFY_PARAM_set1_host(param, serverName, 0)
+            guard ok == 1 else {
+                SSL_free(ssl)
+                throw TLSError("cannot verify against \"\(serverName)\": not a valid host name or address")
+            }
+        }
+        SSL_set_connect_state(ssl)
+    }
+
+    init(server context: TLSContext) throws(TLSError) {
+        (ssl, input, output) = try TLSSession.make(context)
+        SSL_set_accept_state(ssl)
+    }
+
+    private static func make(_ context: TLSContext) throws(TLSError) -> (OpaquePointer, OpaquePointer, OpaquePointer) {
+        ERR_clear_error()
+        guard let ssl = SSL_new(context.raw) else { throw TLSError.fromQueue("SSL_new") }
+        guard let input = BIO_new(BIO_s_mem()), let output = BIO_new(BIO_s_mem()) else {
+            SSL_free(ssl)
+            throw TLSError.fromQueue("BIO_new")
+        }
+        // An empty memory BIO means "no data yet" (retry), not end of file.
+        _ = cshim_BIO_set_mem_eof_return(input, -1)
+        _ = cshim_BIO_set_mem_eof_return(output, -1)
+        SSL_set_bio(ssl, input, output)
+        return (ssl, input, output)
+    }
+
+    deinit { SSL_free(ssl) }
+
+    /// Hands ciphertext from the socket to OpenSSL (a memory BIO takes it all).
+    func feed(_ buffer: Buffer) {
+        buffer.withReadableBytes { bytes in
+            _ = BIO_write(input, bytes.baseAddress, Int32(bytes.count))
+        }
+    }
+
+    func handshake() -> Step {
+        ERR_clear_error()
+        let status = SSL_do_handshake(ssl)
+        if status == 1 { return .done }
+        switch SSL_get_error(ssl, status) {
+        case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
+            return .wantMore
+        default:
+            return .failed(handshakeError())
+        }
+    }
+
+    private func handshakeError() -> TLSError {
+        let verify = SSL_get_verify_result(ssl)
+        if verify != X509_V_OK {
+            ERR_clear_error()
+            let reason = String(cString: X509_verify_cert_error_string(verify))
+            return TLSError("TLS handshake failed: certificate verify failed: \(reason) "
+                + "(trust its CA with --alternate-ca-path FILE, or, only for testing, --disable-tls-verification)")
+        }
+        return TLSError.fromQueue("TLS handshake failed")
+    }
+
+    /// Decrypts into the free space of `buffer`, as many records as fit.
+    func read(into buffer: Buffer) -> ReadStep {
+        var total = 0
+        while buffer.freeSpace > 0 {
+            ERR_clear_error()
+            var readError: Int32 = 0
+            let n = buffer.fill { base, space in
+                let n = SSL_read(ssl, base, Int32(min(space, Int(Int32.max))))
+                if n <= 0 { readError = SSL_get_error(ssl, n) }
+                return Int(n)
+            }
+            if n > 0 {
+                total += n
+                continue
+            }
+            if total > 0 { return .bytes(total) }
+            switch readError {
+            case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE: return .wantMore
+            case SSL_ERROR_ZERO_RETURN: return .closed
+            default: return .failed(TLSError.fromQueue("TLS read failed"))
+            }
+        }
+        return .bytes(total)
+    }
+
+    /// Encrypts all of `buffer` (memory BIOs never push back).
+    func write(_ buffer: Buffer) throws(TLSError) {
+        guard buffer.count > 0 else { return }
+        ERR_clear_error()
+        let n = buffer.withReadableBytes { SSL_write(ssl, $0.baseAddress, Int32($0.count)) }
+        guard n == buffer.count else { throw TLSError.fromQueue("TLS write failed") }
+    }
+
+    /// Queues close_notify: our direction of the TLS stream is finished.
+    func sendCloseNotify() {
+        guard !sentCloseNotify else { return }
+        sentCloseNotify = true
+        ERR_clear_error()
+        _ = SSL_shutdown(ssl)
+        ERR_clear_error()
+    }
+
+    var pendingOutput: Int { cshim_BIO_pending(output) }
+
+    /// Plaintext or ciphertext already inside OpenSSL that a read could return
+    /// without more input from the socket.
+    var hasBufferedInput: Bool { SSL_pending(ssl) > 0 || cshim_BIO_pending(input) > 0 }
+
+    /// Moves produced ciphertext into `buffer`; returns the byte count.
+    func drainOutput(into buffer: Buffer) -> Int {
+        buffer.fill { base, space in Int(max(0, BIO_read(output, base, Int32(space)))) }
+    }
+
+    /// The protocol ALPN settled on, if any.
+    var negotiatedProtocol: String? {
+        var data: UnsafePointer<UInt8>?
+        var length: UInt32 = 0
+        SSL_get0_alpn_selected(ssl, &data, &length)
+        guard let data, length > 0 else { return nil }
+        return String(decoding: UnsafeBufferPointer(start: data, count: Int(length)), as: UTF8.self)
+    }
+
+    var protocolVersion: String { String(cString: SSL_get_version(ssl)) }
+}

@@ -1,0 +1,200 @@
+/// TLS over a `UVStream`, driven by the loop: socket reads are fed into the
+/// session, decrypted bytes are handed on, and every ciphertext the session
+/// produces (handshake, data, alerts, close_notify) is drained and written.
+///
+/// Backpressure: while the consumer has stopped reading, the socket is not
+/// read either; at most one socket read of ciphertext waits inside OpenSSL.
+public final class TLSStream: ByteStream {
+    private let tcp: UVStream
+    private let session: TLSSession
+    private let pool: BufferPool
+    public var onRead: ((ReadEvent) -> Void)?
+
+    private var handshakeCompletion: ((StreamError?) -> Void)?
+    private var consumerWantsData = false
+    private var socketEnded = false
+    private var endDelivered = false
+    private var isClosed = false
+
+    /// Wraps a connected socket; call `handshake` next.
+    init(socket: UVStream, session: TLSSession) {
+        tcp = socket
+        self.session = session
+        pool = socket.loop.buffers
+        tcp.onRead = { [weak self] event in self?.socketRead(event) }
+    }
+
+    public static func client(socket: UVStream, context: TLSContext, serverName: String, verifyName: Bool) throws(TLSError) -> TLSStream {
+        TLSStream(socket: socket, session: try TLSSession(client: context, serverName: serverName, verifyName: verifyName))
+    }
+
+    public static func server(socket: UVStream, context: TLSContext) throws(TLSError) -> TLSStream {
+        TLSStream(socket: socket, session: try TLSSession(server: context))
+    }
+
+    public var negotiatedProtocol: String? { session.negotiatedProtocol }
+    public var protocolVersion: String { session.protocolVersion }
+
+    /// Runs the handshake; `completion` gets nil once it is done, or the reason it failed.
+    public func handshake(completion: @escaping (StreamError?) -> Void) {
+        handshakeCompletion = completion
+        tcp.startReading()
+        continueHandshake()
+    }
+
+    private func continueHandshake() {
+        switch session.handshake() {
+        case .wantMore:
+            flushOutput()
+        case .done:
+            flushOutput()
+            tcp.stopReading()  // until the consumer asks for data
+            finishHandshake(nil)
+        case .failed(let error):
+            flushOutput()  // the alert tells the peer why
+            finishHandshake(StreamError(message: error.message))
+        }
+    }
+
+    private func finishHandshake(_ error: StreamError?) {
+        guard let completion = handshakeCompletion else { return }
+        handshakeCompletion = nil
+        completion(error)
+    }
+
+    // MARK: Reading
+
+    public func startReading() {
+        guard !isClosed, handshakeCompletion == nil else { return }
+        consumerWantsData = true
+        pump()
+    }
+
+    public func stopReading() {
+        consumerWantsData = false
+        tcp.stopReading()
+    }
+
+    private func socketRead(_ event: ReadEvent) {
+        switch event {
+        case .data(let buffer):
+            session.feed(buffer)
+            pool.give(buffer)
+            if handshakeCompletion != nil { continueHandshake() } else { pump() }
+        case .eof:
+            socketEnded = true
+            if handshakeCompletion != nil {
+                finishHandshake(StreamError(message: "the gateway closed the connection during the TLS handshake"))
+            } else {
+                pump()
+            }
+        case .error(let error):
+            if handshakeCompletion != nil {
+                finishHandshake(StreamError(message: "TLS handshake failed: \(error.message)"))
+            } else {
+                deliver(.error(error))
+            }
+        }
+    }
+
+    /// Hands decrypted bytes to the consumer while it wants them, then decides
+    /// whether the socket should be read.
+    private func pump() {
+        while consumerWantsData && !isClosed && !endDelivered {
+            let buffer = pool.take()
+            let step = session.read(into: buffer)
+            if session.pendingOutput > 0 { flushOutput() }
+            switch step {
+            case .bytes:
+                deliver(.data(buffer))
+                continue
+            case .wantMore:
+                pool.give(buffer)
+                if socketEnded {
+                    // EOF without close_notify: the peer's direction ended all the same.
+                    endDelivered = true
+                    deliver(.eof)
+                }
+            case .closed:
+                pool.give(buffer)
+                endDelivered = true
+                deliver(.eof)
+            case .failed(let error):
+                pool.give(buffer)
+                endDelivered = true
+                deliver(.error(StreamError(message: error.message)))
+            }
+            break
+        }
+        guard !isClosed else { return }
+        if consumerWantsData && !socketEnded && !endDelivered {
+            tcp.startReading()
+        } else {
+            tcp.stopReading()
+        }
+    }
+
+    private func deliver(_ event: ReadEvent) {
+        guard let onRead else {
+            if case .data(let buffer) = event { pool.give(buffer) }
+            return
+        }
+        onRead(event)
+    }
+
+    // MARK: Writing
+
+    public func write(_ buffers: [Buffer], completion: @escaping (StreamError?) -> Void) {
+        var failure: TLSError?
+        for buffer in buffers {
+            if failure == nil {
+                do { try session.write(buffer) } catch { failure = error }
+            }
+            pool.give(buffer)
+        }
+        if let failure {
+            completion(StreamError(message: failure.message))
+            return
+        }
+        flushOutput(completion: completion)
+    }
+
+    /// Sends close_notify, then FIN: the gateway sees our direction end while
+    /// its own keeps flowing.
+    public func shutdownWrite(completion: @escaping (StreamError?) -> Void) {
+        session.sendCloseNotify()
+        flushOutput()
+        tcp.shutdownWrite(completion: completion)
+    }
+
+    /// Writes whatever ciphertext the session has produced.
+    private func flushOutput(completion: ((StreamError?) -> Void)? = nil) {
+        var chunks: [Buffer] = []
+        while session.pendingOutput > 0 {
+            let buffer = pool.take()
+            if session.drainOutput(into: buffer) == 0 {
+                pool.give(buffer)
+                break
+            }
+            chunks.append(buffer)
+        }
+        guard !chunks.isEmpty else {
+            completion?(nil)
+            return
+        }
+        if let completion {
+            tcp.write(chunks, completion: completion)
+        } else {
+            // Handshake and protocol records: a failure shows up as a read error too.
+            tcp.write(chunks) { _ in }
+        }
+    }
+
+    public func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        onRead = nil
+        handshakeCompletion = nil
+        tcp.close()
+    }
+}

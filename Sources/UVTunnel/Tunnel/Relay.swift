@@ -1,0 +1,103 @@
+/// Copies bytes both ways between two streams until both directions have
+/// ended, preserving order and half-close.
+///
+/// Each direction has at most one buffer in flight: a read stops its source
+/// until the write to the sink completes, so a slow reader pauses the fast
+/// writer and memory per tunnel stays bounded (two pool buffers at most).
+/// EOF from one side becomes a write shutdown of the other; the opposite
+/// direction keeps flowing until its own EOF.
+public final class Relay {
+    public enum End: Equatable {
+        case completed
+        case failed(String)
+    }
+
+    /// One direction: source → sink.
+    private final class Direction {
+        let source: ByteStream
+        let sink: ByteStream
+        var bytes: Int64 = 0
+        var sawEnd = false
+        var sinkShutDown = false
+        init(source: ByteStream, sink: ByteStream) {
+            self.source = source
+            self.sink = sink
+        }
+        var isFinished: Bool { sawEnd && sinkShutDown }
+    }
+
+    private let aToB: Direction
+    private let bToA: Direction
+    private var onEnd: ((End) -> Void)?
+    private let pool: BufferPool
+
+    public var bytesAToB: Int64 { aToB.bytes }
+    public var bytesBToA: Int64 { bToA.bytes }
+
+    public init(a: ByteStream, b: ByteStream, pool: BufferPool, onEnd: @escaping (End) -> Void) {
+        aToB = Direction(source: a, sink: b)
+        bToA = Direction(source: b, sink: a)
+        self.pool = pool
+        self.onEnd = onEnd
+    }
+
+    /// Starts both directions. `firstBytesForA` (tunnel bytes that arrived with
+    /// the CONNECT answer) are written to A before anything else from B.
+    public func start(firstBytesForA: Buffer? = nil) {
+        aToB.source.onRead = { [weak self] event in self?.handle(event, on: self?.aToB) }
+        bToA.source.onRead = { [weak self] event in self?.handle(event, on: self?.bToA) }
+        aToB.source.startReading()
+        if let first = firstBytesForA, !first.isEmpty {
+            forward(first, on: bToA)
+        } else {
+            if let first = firstBytesForA { pool.give(first) }
+            bToA.source.startReading()
+        }
+    }
+
+    private func handle(_ event: ReadEvent, on direction: Direction?) {
+        guard let direction else {
+            if case .data(let buffer) = event { pool.give(buffer) }
+            return
+        }
+        switch event {
+        case .data(let buffer):
+            direction.source.stopReading()
+            forward(buffer, on: direction)
+        case .eof:
+            direction.sawEnd = true
+            direction.source.stopReading()
+            direction.sink.shutdownWrite { [weak self, weak direction] error in
+                guard let self, let direction else { return }
+                if let error, !error.isCancelled {
+                    self.finish(.failed("shutdown: \(error.message)"))
+                    return
+                }
+                direction.sinkShutDown = true
+                if self.aToB.isFinished && self.bToA.isFinished { self.finish(.completed) }
+            }
+        case .error(let error):
+            finish(.failed(error.message))
+        }
+    }
+
+    private func forward(_ buffer: Buffer, on direction: Direction) {
+        direction.bytes += Int64(buffer.count)
+        direction.sink.write([buffer]) { [weak self, weak direction] error in
+            guard let self, let direction, self.onEnd != nil else { return }
+            if let error {
+                self.finish(.failed(error.message))
+                return
+            }
+            direction.source.startReading()
+        }
+    }
+
+    private func finish(_ end: End) {
+        guard let onEnd else { return }
+        self.onEnd = nil
+        aToB.source.onRead = nil
+        bToA.source.onRead = nil
+        onEnd(end)
+    }
+}

@@ -1,0 +1,232 @@
+import Logging
+
+/// One local connection carried to the gateway: a state machine from
+/// "accepted" to "relaying" with exactly one way out, `close(_:)`.
+///
+/// The local side is not read until the relay starts, so bytes a client sends
+/// early wait in the kernel and nothing is lost while the tunnel is set up.
+public final class Tunnel {
+    public enum State: Equatable {
+        case resolving, connecting, handshaking, awaitingAnswer, relaying, closed
+    }
+
+    /// How the tunnel ended, for the log line and the statistics.
+    public enum Outcome: Equatable {
+        case completed
+        case refused(String)
+        case failed(String)
+    }
+
+    public let id: Int
+    private let loop: EventLoop
+    private let options: TunnelOptions
+    private let tokens: TokenSource
+    private var logger: Logger
+    private let local: ByteStream
+    private let timer: UVTimer
+    private let startedAt: UInt64
+
+    public private(set) var state: State = .resolving
+    private var socket: UVStream?
+    private var gateway: ByteStream?
+    private var parser = ResponseHeadParser()
+    private var relay: Relay?
+    private var sentToken: String?
+    private var onClosed: ((Tunnel, Outcome) -> Void)?
+
+    init(id: Int, loop: EventLoop, local: ByteStream, options: TunnelOptions, tokens: TokenSource,
+         logger: Logger, onClosed: @escaping (Tunnel, Outcome) -> Void) {
+        self.id = id
+        self.loop = loop
+        self.local = local
+        self.options = options
+        self.tokens = tokens
+        self.logger = logger
+        self.logger[metadataKey: "tunnel"] = "\(id)"
+        self.onClosed = onClosed
+        timer = UVTimer(loop: loop)
+        startedAt = loop.now
+    }
+
+    public func start() {
+        let seconds = Double(options.connectTimeoutMilliseconds) / 1000
+        timer.start(milliseconds: options.connectTimeoutMilliseconds) { [weak self] in
+            guard let self else { return }
+            self.close(.failed("timed out after \(seconds.formatted1)s in state \(self.state) (--connect-timeout)"))
+        }
+        let route = options.route
+        logger.debug("connecting", metadata: ["gateway": "\(route.gatewayAuthority)", "destination": "\(route.destination)"])
+        Resolver.resolve(route.gatewayHost, port: route.gatewayPort, loop: loop) { [weak self] result in
+            guard let self, self.state == .resolving else { return }
+            switch result {
+            case .success(let addresses): self.connect(addresses[...])
+            case .failure(let error):
+                self.close(.failed("cannot resolve gateway \(route.gatewayHost): \(error.reason)"))
+            }
+        }
+    }
+
+    // MARK: Gateway connection
+
+    private func connect(_ addresses: ArraySlice<SocketAddress>) {
+        guard let address = addresses.first else { return }
+        state = .connecting
+        let socket: UVStream
+        do {
+            socket = try UVStream.tcp(loop: loop)
+            self.socket = socket
+            try socket.connect(to: address) { [weak self] error in
+                guard let self, self.state == .connecting else { return }
+                if let error {
+                    socket.close()
+                    if addresses.count > 1 { return self.connect(addresses.dropFirst()) }
+                    return self.close(.failed("cannot reach gateway \(self.options.route.gatewayAuthority) at \(address): \(error.reason)"))
+                }
+                self.connected(socket)
+            }
+        } catch {
+            return close(.failed("cannot reach gateway \(options.route.gatewayAuthority): \(error)"))
+        }
+    }
+
+    private func connected(_ socket: UVStream) {
+        socket.setNoDelay()
+        socket.setKeepAlive()
+        guard let context = options.tls else {
+            gateway = socket
+            return sendConnect()
+        }
+        state = .handshaking
+        let tls: TLSStream
+        do {
+            tls = try TLSStream.client(socket: socket, context: context, serverName: options.route.gatewayHost,
+                                       verifyName: options.verifyHostName)
+        } catch {
+            return close(.failed(error.message))
+        }
+        gateway = tls
+        tls.handshake { [weak self] error in
+            guard let self, self.state == .handshaking else { return }
+            if let error {
+                return self.close(.failed("gateway \(self.options.route.gatewayAuthority): \(error.message)"))
+            }
+            self.logger.trace("TLS established", metadata: ["version": "\(tls.protocolVersion)"])
+            self.sendConnect()
+        }
+    }
+
+    // MARK: CONNECT exchange
+
+    private func sendConnect() {
+        guard let gateway else { return }
+        state = .awaitingAnswer
+        sentToken = tokens.currentToken()
+        let request = ConnectRequest.encode(destination: options.route.destination, token: sentToken,
+                                            userAgent: options.userAgent)
+        let buffer = loop.buffers.take()
+        buffer.append(request)
+        gateway.write([buffer]) { [weak self] error in
+            guard let self, let error, self.state == .awaitingAnswer else { return }
+            self.close(.failed("sending CONNECT to the gateway: \(error.message)"))
+        }
+        gateway.onRead = { [weak self] event in self?.answerRead(event) }
+        gateway.startReading()
+    }
+
+    private func answerRead(_ event: ReadEvent) {
+        switch event {
+        case .data(let buffer):
+            let step: HeadParseStep<ResponseHead>
+            do {
+                step = try buffer.withReadableBytes { try parser.feed($0) }
+            } catch {
+                loop.buffers.give(buffer)
+                return close(.failed("\(error)"))
+            }
+            guard case .complete(let head, let consumed) = step else {
+                return loop.buffers.give(buffer)
+            }
+            buffer.consume(consumed)
+            answered(head, leftover: buffer)
+        case .eof:
+            close(.failed(parser.endOfInput().description))
+        case .error(let error):
+            close(.failed("reading the gateway's answer: \(error.message)"))
+        }
+    }
+
+    private func answered(_ head: ResponseHead, leftover: Buffer) {
+        let outcome = ConnectOutcome(status: head.status)
+        guard outcome == .open else {
+            loop.buffers.give(leftover)
+            if outcome.dropsToken, let sentToken { tokens.tokenRejected(sentToken) }
+            var message = ConnectOutcome.logMessage(status: head.status)
+            if outcome == .signInRequired {
+                message += sentToken == nil
+                    ? "; no token: pass --service-account or --service-account-file, or sign in"
+                    : "; the gateway rejected the token"
+            }
+            return close(.refused(message))
+        }
+        startRelay(leftover: leftover)
+    }
+
+    // MARK: Relay
+
+    private func startRelay(leftover: Buffer) {
+        guard let gateway else { return }
+        state = .relaying
+        timer.stop()
+        gateway.stopReading()
+        logger.debug("connected")
+        let relay = Relay(a: local, b: gateway, pool: loop.buffers) { [weak self] end in
+            switch end {
+            case .completed: self?.close(.completed)
+            case .failed(let reason): self?.close(.failed(reason))
+            }
+        }
+        self.relay = relay
+        relay.start(firstBytesForA: leftover)
+    }
+
+    // MARK: Closing
+
+    /// The one way out: closes both sides and the timer, logs one line, and
+    /// tells the owner. Idempotent.
+    public func close(_ outcome: Outcome) {
+        guard state != .closed else { return }
+        let wasRelaying = state == .relaying
+        state = .closed
+        timer.close()
+        local.close()
+        if let gateway { gateway.close() } else { socket?.close() }
+        let seconds = Double(loop.now - startedAt) / 1000
+        let up = relay?.bytesAToB ?? 0
+        let down = relay?.bytesBToA ?? 0
+        let summary = "\(options.route.destination): \(up) bytes up, \(down) bytes down, \(seconds.formatted1)s"
+        switch outcome {
+        case .completed:
+            logger.info("disconnected \(summary)")
+        case .refused(let reason):
+            logger.error("refused \(options.route.destination): \(reason)")
+        case .failed(let reason):
+            if wasRelaying {
+                logger.warning("disconnected \(summary): \(reason)")
+            } else {
+                logger.error("failed \(options.route.destination): \(reason)")
+            }
+        }
+        relay = nil
+        let done = onClosed
+        onClosed = nil
+        done?(self, outcome)
+    }
+}
+
+extension Double {
+    /// One decimal place, e.g. "2.5": log lines stay short.
+    var formatted1: String {
+        let tenths = (self * 10).rounded()
+        return "\(Int(tenths) / 10).\(abs(Int(tenths)) % 10)"
+    }
+}

@@ -1,0 +1,109 @@
+import Logging
+
+/// Accepts local connections and runs a `Tunnel` for each; owns the registry
+/// of open tunnels and the graceful shutdown (stop accepting, drain, close).
+public final class TunnelServer {
+    public struct Counters: Equatable {
+        public var accepted = 0
+        public var completed = 0
+        public var refused = 0
+        public var failed = 0
+        public var acceptErrors = 0
+    }
+
+    private let loop: EventLoop
+    private let options: TunnelOptions
+    private let tokens: TokenSource
+    private let logger: Logger
+    private var listener: TCPListener?
+    private var tunnels: [Int: Tunnel] = [:]
+    private var nextID = 1
+    private var drainTimer: UVTimer?
+    private var isShuttingDown = false
+    public private(set) var counters = Counters()
+    /// Runs when the last tunnel has closed after `shutdown` (or in stdio mode).
+    public var onDrained: (() -> Void)?
+    /// Observes every tunnel's end (tests, stdio mode's exit status).
+    public var onTunnelClosed: ((Tunnel.Outcome) -> Void)?
+
+    public init(loop: EventLoop, options: TunnelOptions, tokens: TokenSource, logger: Logger) {
+        self.loop = loop
+        self.options = options
+        self.tokens = tokens
+        self.logger = logger
+    }
+
+    public var openTunnelCount: Int { tunnels.count }
+
+    /// Starts listening; returns the bound address (the real port for `:0`).
+    @discardableResult
+    public func listen(on address: SocketAddress, backlog: Int32 = 1024) throws(UVError) -> SocketAddress {
+        let listener = try TCPListener(loop: loop, address: address, backlog: backlog)
+        listener.onAcceptError = { [weak self] error in
+            guard let self else { return }
+            self.counters.acceptErrors += 1
+            // One line per burst would be nicer; count them all, log the first few.
+            if self.counters.acceptErrors <= 10 || self.counters.acceptErrors % 1000 == 0 {
+                self.logger.warning("accept failed: \(error.reason) (\(self.counters.acceptErrors) so far); raise the descriptor limit with ulimit -n")
+            }
+        }
+        listener.start { [weak self] client in
+            guard let self else { return client.close() }
+            client.setNoDelay()
+            client.setKeepAlive()
+            self.counters.accepted += 1
+            self.open(local: client)
+        }
+        self.listener = listener
+        return listener.address
+    }
+
+    /// Carries one already-connected local stream (stdio mode uses this directly).
+    public func open(local: ByteStream) {
+        let id = nextID
+        nextID += 1
+        let tunnel = Tunnel(id: id, loop: loop, local: local, options: options, tokens: tokens,
+                            logger: logger) { [weak self] tunnel, outcome in
+            self?.closed(tunnel, outcome)
+        }
+        tunnels[id] = tunnel
+        tunnel.start()
+    }
+
+    private func closed(_ tunnel: Tunnel, _ outcome: Tunnel.Outcome) {
+        tunnels[tunnel.id] = nil
+        switch outcome {
+        case .completed: counters.completed += 1
+        case .refused: counters.refused += 1
+        case .failed: counters.failed += 1
+        }
+        onTunnelClosed?(outcome)
+        if isShuttingDown && tunnels.isEmpty { finishShutdown() }
+    }
+
+    /// Stops accepting now; open tunnels get `drainMilliseconds` to finish on
+    /// their own, then are closed. `onDrained` runs when none is left.
+    public func shutdown(drainMilliseconds: UInt64) {
+        guard !isShuttingDown else { return }
+        isShuttingDown = true
+        listener?.close()
+        listener = nil
+        guard !tunnels.isEmpty else { return finishShutdown() }
+        logger.info("stopped accepting; waiting up to \(Double(drainMilliseconds) / 1000)s for \(tunnels.count) open tunnel(s)")
+        let timer = UVTimer(loop: loop)
+        drainTimer = timer
+        timer.start(milliseconds: drainMilliseconds) { [weak self] in
+            guard let self else { return }
+            self.logger.info("drain timeout: closing \(self.tunnels.count) tunnel(s)")
+            for tunnel in self.tunnels.values { tunnel.close(.failed("closed at shutdown (--drain-timeout)")) }
+        }
+    }
+
+    private func finishShutdown() {
+        drainTimer?.close()
+        drainTimer = nil
+        let done = onDrained
+        onDrained = nil
+        done?()
+    }
+}

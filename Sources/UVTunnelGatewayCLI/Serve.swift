@@ -1,0 +1,92 @@
+import ArgumentParser
+import Foundation
+import Logging
+import UVTunnel
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the gateway (the default).")
+
+    @OptionGroup var state: StateOptions
+
+    @Option(help: ArgumentHelp("Address to listen on; the bound address is printed on stdout.", valueName: "addr"))
+    var listen: String = "127.0.0.1:0"
+
+    @Option(name: .customLong("ca-out"), help: ArgumentHelp("Write the certificate clients should trust to this path.", valueName: "file"))
+    var caOut: String?
+
+    @Option(help: ArgumentHelp("PEM certificate to serve instead of the generated one.", valueName: "file"))
+    var cert: String?
+
+    @Option(help: ArgumentHelp("PEM key for --cert.", valueName: "file"))
+    var key: String?
+
+    @Option(name: .customLong("client-ca"), help: ArgumentHelp("Require client certificates signed by this CA (mutual TLS).", valueName: "file"))
+    var clientCA: String?
+
+    @Flag(help: "Serve plain HTTP instead of TLS (for --pomerium-url http:// clients).")
+    var plain = false
+
+    @Flag(name: .customLong("allow-anonymous"), help: "Admit requests without a token (benchmarks, third-party clients).")
+    var allowAnonymous = false
+
+    @Option(help: ArgumentHelp("Allowed destinations: loopback (default), *, HOST:PORT, HOST:*, *:PORT; repeatable.", valueName: "pattern"))
+    var allow: [String] = []
+
+    @Option(name: .customLong("answer-status"), help: ArgumentHelp("Answer every CONNECT with this status (testing).", valueName: "code"))
+    var answerStatus: Int?
+
+    func validate() throws {
+        if let answerStatus, !(100...599).contains(answerStatus) {
+            throw ValidationError("--answer-status must be 100-599")
+        }
+        if (cert == nil) != (key == nil) { throw ValidationError("--cert and --key go together") }
+    }
+
+    func run() throws {
+        let (logger, levelWarning) = LogSetup.bootstrap(label: "uvtunnel-gateway")
+        if let levelWarning { logger.warning("\(levelWarning)") }
+        let files = try GatewayState(directory: state.stateDirectory)
+        let signingKey = try files.signingKey()
+
+        var tls: TLSContext?
+        if !plain {
+            var pair = try files.certificate()
+            if let cert, let key {
+                pair = (try String(contentsOfFile: cert, encoding: .utf8), try String(contentsOfFile: key, encoding: .utf8))
+            }
+            if let caOut {
+                guard FileManager.default.createFile(atPath: caOut, contents: Data(pair.certificatePEM.utf8)) else {
+                    throw GatewayError("--ca-out \(caOut): cannot write it")
+                }
+            }
+            let clientCAPEM = try clientCA.map { try String(contentsOfFile: $0, encoding: .utf8) }
+            tls = try TLSContext.server(certificatePEM: pair.certificatePEM, privateKeyPEM: pair.privateKeyPEM, clientCAPEM: clientCAPEM)
+        }
+
+        let verify: ((String) -> GatewayOptions.TokenVerdict)? = allowAnonymous ? nil : { token in
+            do {
+                _ = try JWT.verify(token, key: signingKey)
+                return .valid
+            } catch {
+                return .invalid("\(error)")
+            }
+        }
+        let options = GatewayOptions(tls: tls, verifyToken: verify,
+                                     destinations: try DestinationPolicy.parse(allow), forcedStatus: answerStatus)
+        signal(SIGPIPE, SIG_IGN)
+        let loop = try EventLoop()
+        let server = GatewayServer(loop: loop, options: options, logger: logger)
+        let bound = try server.listen(on: try SocketAddress.parseListen(listen))
+        var watchers: [SignalWatcher] = []
+        for signum in [SIGINT, SIGTERM] {
+            watchers.append(try SignalWatcher(loop: loop, signal: signum) { _ in
+                server.close()
+                watchers.forEach { $0.close() }
+            })
+        }
+        // Unbuffered, so a script or test reading our stdout learns the port at once.
+        FileHandle.standardOutput.write(Data("uvtunnel-gateway: listening on \(bound)\n".utf8))
+        loop.run()
+        loop.close()
+    }
+}

@@ -1,0 +1,159 @@
+import Foundation
+import XCTest
+
+/// The command line as users drive it: stdio mode, signals, usage errors,
+/// tokens from pomerium-cli's cache.
+final class TunnelCLITests: XCTestCase {
+    func testStdioModeCarriesOneTunnelAndExits() throws {
+        let target = try TargetServer(.echo)
+        let gateway = try GatewayFixture()
+        let args = ["--listen", "-"] + TunnelFixture.arguments(gateway: gateway, targetPort: target.port, token: try gateway.token())
+        let tunnel = try ChildProcess(Products.tunnel, args)
+        let payload = randomBytes(1 << 20)
+        let writer = tunnel.stdinPipe.fileHandleForWriting
+        Thread {
+            writer.write(Data(payload))
+            try? writer.close()  // stdin EOF half-closes toward the gateway
+        }.start()
+        XCTAssertEqual(tunnel.waitForExit(timeout: 30), 0, tunnel.stderr)
+        XCTAssertEqual(tunnel.stdout.utf8.count >= 0, true)
+        XCTAssertTrue(tunnel.stderr.contains("1048576 bytes up, 1048576 bytes down"), tunnel.stderr)
+    }
+
+    func testStdioModeOutputIsByteExact() throws {
+        let greeting = Array("hello from the target\n".utf8)
+        let target = try TargetServer(.speakFirst(greeting))
+        let gateway = try GatewayFixture()
+        let out = TemporaryDirectory()
+        let outputPath = out.path + "/out.bin"
+        FileManager.default.createFile(atPath: outputPath, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Products.tunnel)
+        process.arguments = ["--listen", "-"] + TunnelFixture.arguments(gateway: gateway, targetPort: target.port, token: try gateway.token())
+        let input = Pipe()
+        process.standardInput = input
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let payload = randomBytes(200_000)
+        input.fileHandleForWriting.write(Data(payload))
+        try input.fileHandleForWriting.close()
+        let received = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0)
+        XCTAssert([UInt8](received) == greeting + payload, "got \(received.count) bytes")
+    }
+
+    func testSIGTERMStopsAcceptingAndDrainsOpenTunnels() throws {
+        let target = try TargetServer(.answerAfterEOF)
+        let gateway = try GatewayFixture()
+        let tunnel = try TunnelFixture(TunnelFixture.arguments(gateway: gateway, targetPort: target.port, token: try gateway.token()))
+        let open = try TestSocket.connect(port: tunnel.port)
+        try open.send(randomBytes(1000))
+        tunnel.process.waitForOutput { $0.contains("connected") }
+        tunnel.process.signal(SIGTERM)
+        tunnel.process.waitForOutput { $0.contains("stopped accepting") }
+        XCTAssertThrowsError(try TestSocket.connect(port: tunnel.port), "the listener is closed")
+        // The open tunnel still completes its exchange.
+        try open.send(randomBytes(500))
+        open.shutdownWrite()
+        XCTAssertEqual(String(decoding: try open.receiveAll(), as: UTF8.self), "got 1500 bytes")
+        XCTAssertEqual(tunnel.process.waitForExit(timeout: 10), 0)
+    }
+
+    func testDrainTimeoutClosesLingeringTunnels() throws {
+        let target = try TargetServer(.echo)
+        let gateway = try GatewayFixture()
+        let tunnel = try TunnelFixture(TunnelFixture.arguments(gateway: gateway, targetPort: target.port, token: try gateway.token())
+                                       + ["--drain-timeout", "0.5"])
+        let open = try TestSocket.connect(port: tunnel.port)
+        try open.send([1, 2, 3])
+        XCTAssertEqual(try open.receive(exactly: 3), [1, 2, 3])
+        tunnel.process.signal(SIGINT)
+        XCTAssertEqual(tunnel.process.waitForExit(timeout: 10), 0)
+        XCTAssertTrue(open.waitForClose(timeout: 5))
+        XCTAssertTrue(tunnel.process.stderr.contains("drain timeout"))
+    }
+
+    func testUsageErrorsExitTwoWithOneClearLine() throws {
+        let cases: [([String], String)] = [
+            (["db.corp"], "missing port"),
+            ([""], "route"),
+            (["--listen", "nonsense", "db:5432"], "--listen"),
+            (["--connect-timeout", "-1", "db:5432"], "--connect-timeout"),
+            (["--client-cert", "/x", "db:5432"], "--client-key"),
+            (["--ca-cert", "@@@", "db:5432"], "--ca-cert"),
+        ]
+        for (args, words) in cases {
+            let process = try ChildProcess(Products.tunnel, args)
+            XCTAssertEqual(process.waitForExit(), 2, "\(args): \(process.stderr)")
+            XCTAssertTrue(process.stderr.contains(words), "\(args): \(process.stderr)")
+        }
+    }
+
+    func testListenerThatIsNotLoopbackWarns() throws {
+        let process = try ChildProcess(Products.tunnel, ["--listen", ":0", "--disable-tls-verification", "db.example:5432"])
+        process.waitForOutput { $0.contains("not loopback") }
+    }
+
+    func testPomeriumCLIStyleTcpSubcommandIsAccepted() throws {
+        let process = try ChildProcess(Products.tunnel, ["tcp", "--listen", "127.0.0.1:0", "db.example:5432"])
+        process.waitForOutput { $0.contains("listening on 127.0.0.1:") }
+    }
+
+    func testTokenFromPomeriumCLICacheIsSent() throws {
+        let target = try TargetServer(.echo)
+        let gateway = try GatewayFixture()
+        let cache = TemporaryDirectory()
+        // pomerium-cli's layout, computed here independently with python3:
+        // upper-case base36 of HMAC-SHA512/256(key "LocalJWTCache", "host:port|true") + ".jwt".
+        let key = "127.0.0.1:\(gateway.port)|true"
+        let name = try pythonCacheFileName(key: key)
+        let dir = cache.path + "/pomerium-cli/jwts"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: dir + "/" + name, contents: Data(try gateway.token().utf8))
+        let tunnel = try TunnelFixture(["--pomerium-url", "https://127.0.0.1:\(gateway.port)", "--alternate-ca-path", gateway.caPath,
+                                        "127.0.0.1:\(target.port)"], environment: ["XDG_CACHE_HOME": cache.path])
+        let payload = randomBytes(1000)
+        XCTAssert(try echoRoundTrip(port: tunnel.port, payload: payload) == payload, tunnel.process.stderr)
+    }
+
+    func testRejectedCachedTokenIsDeletedButA403KeepsIt() throws {
+        let gateway = try GatewayFixture(["--allow", "127.0.0.1:1"])
+        let cache = TemporaryDirectory()
+        let dir = cache.path + "/pomerium-cli/jwts"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let file = dir + "/" + (try pythonCacheFileName(key: "127.0.0.1:\(gateway.port)|true"))
+        let args = ["--pomerium-url", "https://127.0.0.1:\(gateway.port)", "--alternate-ca-path", gateway.caPath, "127.0.0.1:9"]
+
+        // A valid token, but the destination is not allowed: 403 keeps it.
+        FileManager.default.createFile(atPath: file, contents: Data(try gateway.token().utf8))
+        let first = try TunnelFixture(args, environment: ["XDG_CACHE_HOME": cache.path])
+        XCTAssertTrue(try TestSocket.connect(port: first.port).waitForClose(timeout: 10))
+        first.process.waitForOutput { $0.contains("403") }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: file))
+
+        // A token signed by another key: 401 deletes it.
+        let stranger = try GatewayFixture()
+        FileManager.default.createFile(atPath: file, contents: Data(try stranger.token().utf8))
+        let second = try TunnelFixture(args, environment: ["XDG_CACHE_HOME": cache.path])
+        XCTAssertTrue(try TestSocket.connect(port: second.port).waitForClose(timeout: 10))
+        second.process.waitForOutput { $0.contains("401") }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: file))
+    }
+}
+
+/// The cache file name as pomerium-cli computes it, by an independent implementation.
+func pythonCacheFileName(key: String) throws -> String {
+    let script = """
+    import hmac, hashlib, sys
+    d = hmac.new(b"LocalJWTCache", sys.argv[1].encode(), lambda: hashlib.new("sha512_256")).digest()
+    n = int.from_bytes(d, "big"); s = ""
+    while n: n, r = divmod(n, 36); s = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[r] + s
+    print((s or "0") + ".jwt")
+    """
+    let python = try ChildProcess("/usr/bin/env", ["python3", "-c", script, key])
+    guard python.waitForExit() == 0 else { throw TestError("python3: \(python.stderr)") }
+    return python.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+}
