@@ -28,12 +28,10 @@ final class TunnelFailureTests: XCTestCase {
 
     func testGatewayDownClosesPromptlyAndListenerKeepsServing() throws {
         let target = try TargetServer(.echo)
-        // Reserve a port, then free it: nothing listens there yet.
-        let probe = try TargetServer(.echo)
-        let gatewayPort = probe.port
-        probe.stop()
-        let state = TemporaryDirectory()
-        let tunnel = try TunnelFixture(["--pomerium-url", "https://127.0.0.1:\(gatewayPort)", "--alternate-ca-path", state.path + "/ca.pem",
+        // A gateway that has been up (so its CA exists) and is now down.
+        let down = try GatewayFixture(["--allow-anonymous"])
+        down.process.stop()
+        let tunnel = try TunnelFixture(["--pomerium-url", "https://127.0.0.1:\(down.port)", "--alternate-ca-path", down.caPath,
                                         "--connect-timeout", "30", "127.0.0.1:\(target.port)"])
         let started = Date()
         let socket = try TestSocket.connect(port: tunnel.port)
@@ -42,8 +40,8 @@ final class TunnelFailureTests: XCTestCase {
         tunnel.process.waitForOutput { $0.contains("cannot reach gateway") && $0.contains("connection refused") }
 
         // Now the gateway comes up on that port: the same listener carries the next connection.
-        let gateway = try ChildProcess(Products.gateway, ["--state-dir", state.path, "--ca-out", state.path + "/ca.pem",
-                                                          "--allow-anonymous", "--listen", "127.0.0.1:\(gatewayPort)"])
+        let gateway = try ChildProcess(Products.gateway, ["--state-dir", down.state.path, "--allow-anonymous",
+                                                          "--listen", "127.0.0.1:\(down.port)"])
         defer { gateway.stop() }
         gateway.waitForOutput { $0.contains("listening on") }
         let payload = randomBytes(10_000)

@@ -26,7 +26,7 @@ final class GatewayFixture {
 
     /// A token this gateway accepts (or, with a negative ttl, an expired one).
     func token(ttl: Int = 3600) throws -> String {
-        let issuer = try ChildProcess(Products.gateway, ["issue-token", "--state-dir", state.path, "--ttl", String(ttl)])
+        let issuer = try ChildProcess(Products.gateway, ["issue-token", "--state-dir", state.path, "--ttl=\(ttl)"])
         guard issuer.waitForExit() == 0 else { throw TestError("issue-token failed: \(issuer.stderr)") }
         return issuer.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
