@@ -3,20 +3,51 @@ import Logging
 import UVTunnel
 
 /// Picks the token per SPEC's order: --service-account, --service-account-file,
-/// then pomerium-cli's cache. (The browser sign-in plugs in after these.)
+/// then pomerium-cli's cache, then the browser sign-in.
 enum Credentials {
-    static func tokenSource(command: TunnelCommand, route: Route, logger: Logger) throws -> TokenSource {
+    /// What the runner must start and stop besides the tunnels.
+    struct Setup {
+        var tokens: TokenSource
+        var coordinator: SignInCoordinator?
+        var worker: SignInWorker?
+    }
+
+    static func setup(command: TunnelCommand, route: Route, tls: TLSContext, loop: EventLoop, logger: Logger) throws -> Setup {
         if let token = command.serviceAccount {
-            return FixedTokenSource(token: try checked(token, origin: "--service-account"))
+            return Setup(tokens: FixedTokenSource(token: try checked(token, origin: "--service-account")))
         }
         if let path = command.serviceAccountFile {
             guard let data = FileManager.default.contents(atPath: path), data.count <= 64 * 1024 else {
                 throw RuntimeError("--service-account-file \(path): cannot read it (missing, unreadable or over 64 KiB)")
             }
             let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            return FixedTokenSource(token: try checked(token, origin: "--service-account-file \(path)"))
+            return Setup(tokens: FixedTokenSource(token: try checked(token, origin: "--service-account-file \(path)")))
         }
-        return cachedTokenSource(route: route, logger: logger)
+        var cache: TokenCache?
+        do {
+            cache = TokenCache(directory: try TokenCache.defaultDirectory())
+        } catch {
+            logger.warning("no token cache: \(error)")
+        }
+        let settings = SignInSettings(route: route, tls: tls, verifyHostName: !command.disableTLSVerification,
+                                      browserCommand: command.browserCommand.map(splitCommand), openBrowser: !command.noBrowser,
+                                      cache: cache)
+        var cached: String?
+        if let cache {
+            // Read once, before the loop runs; later cache I/O is on the sign-in thread.
+            do { cached = try cache.load(key: settings.cacheKey) } catch { logger.warning("ignoring the cached token: \(error)") }
+        }
+        var coordinator: SignInCoordinator?
+        let worker = try SignInWorker(loop: loop, logger: logger) { event in coordinator?.handle(event) }
+        let made = SignInCoordinator(loop: loop, settings: settings, worker: worker, cachedToken: cached,
+                                     authTimeoutMilliseconds: UInt64(command.authTimeout * 1000), logger: logger)
+        coordinator = made
+        return Setup(tokens: made, coordinator: made, worker: worker)
+    }
+
+    /// `--browser-cmd "chromium --headless"`: program and its leading arguments.
+    static func splitCommand(_ text: String) -> [String] {
+        text.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
     }
 
     /// A token goes into an HTTP header: refuse anything that could break it.
@@ -26,26 +57,5 @@ enum Credentials {
             throw UsageError("\(origin): not a usable token (empty, too long, or contains spaces or control characters)")
         }
         return token
-    }
-
-    private static func cachedTokenSource(route: Route, logger: Logger) -> TokenSource {
-        let key = TokenCache.key(gatewayAuthority: route.gatewayAuthority, tls: route.useTLS)
-        guard let directory = try? TokenCache.defaultDirectory() else { return FixedTokenSource(token: nil) }
-        let cache = TokenCache(directory: directory)
-        var token: String?
-        do {
-            token = try cache.load(key: key)
-        } catch {
-            logger.warning("ignoring the token cache: \(error)")
-        }
-        if let cached = token, let claims = JWT.unverifiedClaims(cached),
-           claims.isExpired(at: Date()) {
-            logger.info("the cached token for \(route.gatewayAuthority) has expired; not sending it")
-            token = nil
-        }
-        return FixedTokenSource(token: token) { _ in
-            // Only a gateway rejection deletes a cached token (SPEC).
-            do { try cache.delete(key: key) } catch { logger.warning("cannot delete the rejected token: \(error)") }
-        }
     }
 }

@@ -43,6 +43,12 @@ struct TunnelCommand: ParsableCommand {
     @Option(name: .customLong("browser-cmd"), help: ArgumentHelp("Command that opens the sign-in URL (default xdg-open).", valueName: "cmd"))
     var browserCommand: String?
 
+    @Flag(name: .customLong("no-browser"), help: "Do not start a browser for sign-in; only print the URL.")
+    var noBrowser = false
+
+    @Option(name: .customLong("auth-timeout"), help: ArgumentHelp("Seconds a sign-in may take before waiting connections are closed.", valueName: "seconds"))
+    var authTimeout: Double = 180
+
     @Option(name: .customLong("service-account"), help: ArgumentHelp("Service account JWT to send instead of signing in.", valueName: "jwt"))
     var serviceAccount: String?
 
@@ -61,6 +67,12 @@ struct TunnelCommand: ParsableCommand {
         }
         guard drainTimeout >= 0, drainTimeout <= 86400 else {
             throw ValidationError("--drain-timeout must be between 0 and 86400 seconds, got \(drainTimeout)")
+        }
+        guard authTimeout > 0, authTimeout <= 86400 else {
+            throw ValidationError("--auth-timeout must be between 0 and 86400 seconds, got \(authTimeout)")
+        }
+        if let browserCommand, Credentials.splitCommand(browserCommand).isEmpty {
+            throw ValidationError("--browser-cmd is empty; give a program, e.g. --browser-cmd firefox")
         }
         if serviceAccount != nil && serviceAccountFile != nil {
             throw ValidationError("give --service-account or --service-account-file, not both")

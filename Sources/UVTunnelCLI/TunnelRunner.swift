@@ -23,19 +23,21 @@ struct TunnelRunner {
         }
 
         let tls = try makeTLSContext(route: route, logger: logger)
-        let tokens = try Credentials.tokenSource(command: command, route: route, logger: logger)
-        var options = TunnelOptions(route: route, tls: tls, verifyHostName: !command.disableTLSVerification)
-        options.connectTimeoutMilliseconds = UInt64(command.connectTimeout * 1000)
-
         // A write to a socket the peer closed must be an error, not a signal.
         signal(SIGPIPE, SIG_IGN)
         let loop = try EventLoop()
-        let server = TunnelServer(loop: loop, options: options, tokens: tokens, logger: logger)
+        let credentials = try Credentials.setup(command: command, route: route, tls: tls, loop: loop, logger: logger)
+        var options = TunnelOptions(route: route, tls: route.useTLS ? tls : nil, verifyHostName: !command.disableTLSVerification)
+        options.connectTimeoutMilliseconds = UInt64(command.connectTimeout * 1000)
+        let server = TunnelServer(loop: loop, options: options, tokens: credentials.tokens, logger: logger)
         var exitCode: Int32 = 0
 
         var watchers: [SignalWatcher] = []
-        let stopWatching = { watchers.forEach { $0.close() } }
-        server.onDrained = { stopWatching() }
+        server.onDrained = {
+            watchers.forEach { $0.close() }
+            credentials.coordinator?.close()
+            credentials.worker?.stop()
+        }
         for signum in [SIGINT, SIGTERM, SIGHUP] {
             watchers.append(try SignalWatcher(loop: loop, signal: signum) { signum in
                 logger.info("received signal \(signum): stopping")
@@ -67,11 +69,11 @@ struct TunnelRunner {
         return exitCode
     }
 
-    private func makeTLSContext(route: Route, logger: Logger) throws -> TLSContext? {
-        guard route.useTLS else { return nil }
+    /// Built even for an http:// gateway: its login call may redirect to https.
+    private func makeTLSContext(route: Route, logger: Logger) throws -> TLSContext {
         var tlsOptions = TLSClientOptions()
         tlsOptions.verifyPeer = !command.disableTLSVerification
-        if command.disableTLSVerification {
+        if command.disableTLSVerification && route.useTLS {
             logger.warning("TLS verification is off (--disable-tls-verification): the gateway's identity is not checked")
         }
         tlsOptions.extraCAFile = command.alternateCAPath

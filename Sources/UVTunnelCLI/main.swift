@@ -4,6 +4,9 @@ import Foundation
 // `uvtunnel tcp ROUTE ...` is how pomerium-cli users type it: accept it.
 var arguments = Array(CommandLine.arguments.dropFirst())
 if arguments.first == "tcp" { arguments.removeFirst() }
+if arguments.first == "cache" {
+    CacheCommand.main(Array(arguments.dropFirst()))
+}
 
 // Usage errors exit 2 (SPEC), not ArgumentParser's default 64.
 do {

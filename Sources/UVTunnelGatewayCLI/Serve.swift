@@ -32,6 +32,12 @@ struct Serve: ParsableCommand {
     @Option(help: ArgumentHelp("Allowed destinations: loopback (default), *, HOST:PORT, HOST:*, *:PORT; repeatable.", valueName: "pattern"))
     var allow: [String] = []
 
+    @Flag(name: .customLong("auto-approve"), help: "The sign-in page approves at once, without a click (scripts, headless browsers).")
+    var autoApprove = false
+
+    @Option(name: .customLong("token-ttl"), help: ArgumentHelp("Lifetime in seconds of tokens issued by the sign-in page.", valueName: "seconds"))
+    var tokenTTL: Int64 = 3600
+
     @Option(name: .customLong("answer-status"), help: ArgumentHelp("Answer every CONNECT with this status (testing).", valueName: "code"))
     var answerStatus: Int?
 
@@ -71,8 +77,14 @@ struct Serve: ParsableCommand {
                 return .invalid("\(error)")
             }
         }
-        let options = GatewayOptions(tls: tls, verifyToken: verify,
+        var options = GatewayOptions(tls: tls, verifyToken: verify,
                                      destinations: try DestinationPolicy.parse(allow), forcedStatus: answerStatus)
+        let ttl = tokenTTL
+        options.issueToken = {
+            let now = Int64(Date().timeIntervalSince1970)
+            return try? JWT.issue(TokenClaims(sub: "signed-in-user", exp: now + ttl, iat: now), key: signingKey)
+        }
+        options.autoApprove = autoApprove
         signal(SIGPIPE, SIG_IGN)
         let loop = try EventLoop()
         let server = GatewayServer(loop: loop, options: options, logger: logger)

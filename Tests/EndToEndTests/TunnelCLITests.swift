@@ -125,7 +125,8 @@ final class TunnelCLITests: XCTestCase {
         let dir = cache.path + "/pomerium-cli/jwts"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let file = dir + "/" + (try pythonCacheFileName(key: "127.0.0.1:\(gateway.port)|true"))
-        let args = ["--pomerium-url", "https://127.0.0.1:\(gateway.port)", "--alternate-ca-path", gateway.caPath, "127.0.0.1:9"]
+        let args = ["--pomerium-url", "https://127.0.0.1:\(gateway.port)", "--alternate-ca-path", gateway.caPath,
+                    "--no-browser", "--auth-timeout", "1", "127.0.0.1:9"]
 
         // A valid token, but the destination is not allowed: 403 keeps it.
         FileManager.default.createFile(atPath: file, contents: Data(try gateway.token().utf8))

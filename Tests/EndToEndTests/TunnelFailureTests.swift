@@ -76,11 +76,14 @@ final class TunnelFailureTests: XCTestCase {
     func testMissingTokenIs302SignInRequired() throws {
         let gateway = try GatewayFixture()
         let cache = TemporaryDirectory()
-        let tunnel = try TunnelFixture(TunnelFixture.arguments(gateway: gateway, targetPort: 9, token: nil),
+        let tunnel = try TunnelFixture(TunnelFixture.arguments(gateway: gateway, targetPort: 9, token: nil)
+                                       + ["--no-browser", "--auth-timeout", "1"],
                                        environment: ["XDG_CACHE_HOME": cache.path])
         let socket = try TestSocket.connect(port: tunnel.port)
         XCTAssertTrue(socket.waitForClose(timeout: 10))
-        tunnel.process.waitForOutput { $0.contains("302 sign-in required") && $0.contains("no token") }
+        // 302 → one sign-in, whose URL is printed; nobody completes it here.
+        tunnel.process.waitForOutput { $0.contains("302 sign-in required") && $0.contains("Open this URL in a browser to sign in")
+            && $0.contains("did not finish within 1.0s (--auth-timeout)") }
     }
 
     func testExpiredTokenIs401() throws {
@@ -88,7 +91,7 @@ final class TunnelFailureTests: XCTestCase {
         let tunnel = try TunnelFixture(TunnelFixture.arguments(gateway: gateway, targetPort: 9, token: try gateway.token(ttl: -60)))
         let socket = try TestSocket.connect(port: tunnel.port)
         XCTAssertTrue(socket.waitForClose(timeout: 10))
-        tunnel.process.waitForOutput { $0.contains("401") && $0.contains("rejected the token") }
+        tunnel.process.waitForOutput { $0.contains("401") && $0.contains("rejected the service account token") }
     }
 
     func testConnectTimeoutBoundsAGatewayThatNeverAnswers() throws {

@@ -109,9 +109,12 @@ final class LoopTunnelTests: XCTestCase {
 }
 
 private final class RejectionRecorder: TokenSource {
-    var rejected: [String] = []
-    func currentToken() -> String? { "stale" }
-    func tokenRejected(_ token: String) { rejected.append(token) }
+    var rejected: [String?] = []
+    func token(waiter: @escaping (Result<String, SignInFailure>) -> Void) -> TokenAvailability { .now("stale") }
+    func rejected(_ token: String?, waiter: @escaping (Result<String, SignInFailure>) -> Void) -> TokenAvailability {
+        rejected.append(token)
+        return .failed("no sign-in in this test")
+    }
 }
 
 /// An echo server on the loop: each read is written back; EOF is answered with

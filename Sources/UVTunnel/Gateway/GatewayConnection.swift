@@ -14,6 +14,7 @@ final class GatewayConnection {
     private var parser = ConnectRequestParser()
     private var relay: Relay?
     private var answered: Int?
+    private var resolving: ResolveRequest?
     private var isClosed = false
     private var onClosed: ((GatewayConnection, Int?) -> Void)?
 
@@ -81,7 +82,15 @@ final class GatewayConnection {
     private func decide(_ head: ConnectRequestHead, early: Buffer) {
         guard head.method == "CONNECT" else {
             loop.buffers.give(early)
-            return respond(405, "Method Not Allowed", why: "method \(head.method)")
+            guard head.method == "GET", let issue = options.issueToken else {
+                return respond(405, "Method Not Allowed", why: "method \(head.method)")
+            }
+            let login = GatewayLogin(issueToken: issue, autoApprove: options.autoApprove)
+            let scheme = options.tls == nil ? "http" : "https"
+            let host = head.value(of: "Host").flatMap { try? HostPort.parse(Substring($0), portRequired: false) }
+            let base = host.map { "\(scheme)://\($0.hostForURL)\($0.port.map { ":\($0)" } ?? "")" } ?? "\(scheme)://\(localAddress)"
+            guard case .response(let bytes, let status, let event) = login.answer(head, baseURL: base) else { return }
+            return respond(raw: bytes, status: status, why: event)
         }
         if let forced = options.forcedStatus {
             loop.buffers.give(early)
@@ -112,8 +121,11 @@ final class GatewayConnection {
         timer.start(milliseconds: options.targetConnectTimeoutMilliseconds) { [weak self] in
             self?.respond(504, "Gateway Timeout", why: "target \(destination) did not answer")
         }
-        Resolver.resolve(destination.host, port: destination.port, loop: loop) { [weak self] result in
-            guard let self, !self.isClosed, self.answered == nil else { return self?.loop.buffers.give(early) ?? () }
+        // The pool is held strongly: `early` goes back even if this connection is gone.
+        let pool = loop.buffers
+        resolving = Resolver.resolve(destination.host, port: destination.port, loop: loop) { [weak self] result in
+            guard let self, !self.isClosed, self.answered == nil else { return pool.give(early) }
+            self.resolving = nil
             guard case .success(let addresses) = result, let address = addresses.first else {
                 self.loop.buffers.give(early)
                 return self.respond(502, "Bad Gateway", why: "cannot resolve \(destination.host)")
@@ -122,7 +134,7 @@ final class GatewayConnection {
                 let target = try UVStream.tcp(loop: self.loop)
                 self.target = target
                 try target.connect(to: address) { [weak self] error in
-                    guard let self, !self.isClosed, self.answered == nil else { return self?.loop.buffers.give(early) ?? () }
+                    guard let self, !self.isClosed, self.answered == nil else { return pool.give(early) }
                     if let error {
                         self.loop.buffers.give(early)
                         return self.respond(502, "Bad Gateway", why: "target \(destination): \(error.reason)")
@@ -157,23 +169,34 @@ final class GatewayConnection {
     }
 
     private func respond(_ status: Int, _ reason: String, extra: String = "", why: String) {
+        let body = "\(status) \(reason)\n"
+        let text = "HTTP/1.1 \(status) \(reason)\r\n\(extra)Content-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+        respond(raw: Array(text.utf8), status: status, why: why)
+    }
+
+    /// Sends a complete response, then closes once it is flushed.
+    private func respond(raw response: [UInt8], status: Int, why: String) {
         guard !isClosed, answered == nil else { return }
         answered = status
         timer.stop()
         logger.info("answered \(status): \(why)")
-        let body = "\(status) \(reason)\n"
-        let text = "HTTP/1.1 \(status) \(reason)\r\n\(extra)Content-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
-        let buffer = loop.buffers.take()
-        buffer.append(Array(text.utf8))
-        client.write([buffer]) { _ in }
+        // No more reads: an EOF or more junk must not close before the answer is out.
+        client.onRead = nil
+        client.stopReading()
+        client.write(loop.buffers.buffers(copying: response)) { _ in }
         client.shutdownWrite { [weak self] _ in self?.close(nil) }
     }
+
+    /// Our own address, for URLs when the request has no usable Host header.
+    private var localAddress: String { socket.localAddress?.description ?? "127.0.0.1" }
 
     func close(_ reason: String?) {
         guard !isClosed else { return }
         isClosed = true
         if let reason { logger.debug("closed: \(reason)") }
         timer.close()
+        resolving?.cancel()
+        resolving = nil
         client.close()
         target?.close()
         relay = nil

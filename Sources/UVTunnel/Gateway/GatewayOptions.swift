@@ -12,6 +12,10 @@ public struct GatewayOptions {
     public var destinations: DestinationPolicy
     /// Answer every CONNECT with this status (tests of the client's handling).
     public var forcedStatus: Int?
+    /// Mints a token for the sign-in endpoints; nil: no sign-in offered.
+    public var issueToken: (() -> String?)?
+    /// `--auto-approve`: the sign-in page redirects at once (scripts, headless browsers).
+    public var autoApprove = false
     public var handshakeTimeoutMilliseconds: UInt64 = 10_000
     public var targetConnectTimeoutMilliseconds: UInt64 = 10_000
 

@@ -91,4 +91,17 @@ public final class BufferPool {
     }
 
     public var cachedCount: Int { free.count }
+
+    /// `bytes` copied into as many pool buffers as it takes (control messages:
+    /// requests, responses), ready to hand to a write.
+    public func buffers(copying bytes: [UInt8]) -> [Buffer] {
+        var chunks: [Buffer] = []
+        var offset = 0
+        repeat {
+            let buffer = take()
+            offset += buffer.append(bytes[offset...])
+            chunks.append(buffer)
+        } while offset < bytes.count
+        return chunks
+    }
 }

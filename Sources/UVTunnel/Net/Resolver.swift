@@ -3,35 +3,48 @@ import CShims
 /// Turns a host name into addresses without blocking the loop (libuv runs
 /// getaddrinfo on its thread pool). IP literals skip the lookup.
 public enum Resolver {
+    /// Returns the pending lookup (to cancel when its owner closes), or nil
+    /// when `completion` already ran (an IP literal, or a refused request).
+    @discardableResult
     public static func resolve(_ host: String, port: UInt16, loop: EventLoop,
-                               completion: @escaping (Result<[SocketAddress], UVError>) -> Void) {
+                               completion: @escaping (Result<[SocketAddress], UVError>) -> Void) -> ResolveRequest? {
         if let literal = try? SocketAddress(ip: host, port: port) {
             completion(.success([literal]))
-            return
+            return nil
         }
-        let request = GetAddrInfoRequest(port: port, completion: completion)
+        let request = ResolveRequest(completion: completion)
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         hints.ai_family = AF_UNSPEC
-        let status = uv_getaddrinfo(loop.raw, request.raw, GetAddrInfoRequest.callback, host, String(port), &hints)
+        let status = uv_getaddrinfo(loop.raw, request.raw, ResolveRequest.callback, host, String(port), &hints)
         if status < 0 {
             request.abandon()
             completion(.failure(UVError(status, "resolve \(host)")))
+            return nil
         }
+        return request
     }
 }
 
-/// Owns one `uv_getaddrinfo_t` until its callback.
-private final class GetAddrInfoRequest {
+/// Owns one `uv_getaddrinfo_t` until its callback, which always comes (with
+/// a cancellation after `cancel()`, and then the completion is not called).
+public final class ResolveRequest {
     let raw: UnsafeMutablePointer<uv_getaddrinfo_t> = .allocate(capacity: 1)
     private var completion: ((Result<[SocketAddress], UVError>) -> Void)?
 
-    init(port: UInt16, completion: @escaping (Result<[SocketAddress], UVError>) -> Void) {
+    init(completion: @escaping (Result<[SocketAddress], UVError>) -> Void) {
         self.completion = completion
         raw.pointee.data = Unmanaged.passRetained(self).toOpaque()
     }
 
     deinit { raw.deallocate() }
+
+    /// The owner closed: drop the answer; libuv still calls back (cancelled) and frees.
+    public func cancel() {
+        guard completion != nil else { return }
+        completion = nil
+        uv_cancel(UnsafeMutableRawPointer(raw).assumingMemoryBound(to: uv_req_t.self))
+    }
 
     func abandon() {
         completion = nil
@@ -39,7 +52,7 @@ private final class GetAddrInfoRequest {
     }
 
     static let callback: uv_getaddrinfo_cb = { raw, status, list in
-        let this = Unmanaged<GetAddrInfoRequest>.fromOpaque(raw!.pointee.data).takeRetainedValue()
+        let this = Unmanaged<ResolveRequest>.fromOpaque(raw!.pointee.data).takeRetainedValue()
         defer { uv_freeaddrinfo(list) }
         guard let done = this.completion else { return }
         this.completion = nil

@@ -31,22 +31,24 @@ public final class StdioStream: ByteStream {
         output.write(buffers, completion: completion)
     }
 
+    /// Ends our output once queued writes are out (the handle's close runs the
+    /// descriptor shutdown below).
     public func shutdownWrite(completion: @escaping (StreamError?) -> Void) {
-        endOutput()
-        completion(nil)
+        prepareEnd()
+        output.shutdownWrite(completion: completion)
     }
 
-    private func endOutput() {
+    private func prepareEnd() {
         guard !outputEnded else { return }
         outputEnded = true
         output.onClose = {
             if Glibc.shutdown(1, Int32(SHUT_WR)) != 0 { Glibc.close(1) }
         }
-        output.close()
     }
 
     public func close() {
         input.close()
-        endOutput()
+        prepareEnd()
+        output.close()
     }
 }

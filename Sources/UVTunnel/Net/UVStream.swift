@@ -22,6 +22,10 @@ public final class UVStream: ByteStream {
     private var isReading = false
     /// The buffer lent to libuv between its alloc and read callbacks.
     private var lentBuffer: Buffer?
+    /// Writes handed to libuv and not yet completed.
+    private var pendingWrites = 0
+    /// A pipe's or terminal's "shutdown" (a close) waiting for writes to drain.
+    private var closeWhenDrained: ((StreamError?) -> Void)?
 
     public var onRead: ((ReadEvent) -> Void)?
     /// Runs once after libuv has closed the handle (its very last callback).
@@ -99,6 +103,17 @@ public final class UVStream: ByteStream {
         }
     }
 
+    public var localAddress: SocketAddress? {
+        guard kind == .tcp else { return nil }
+        var storage = sockaddr_storage()
+        var length = Int32(MemoryLayout<sockaddr_storage>.size)
+        return withUnsafeMutablePointer(to: &storage) { raw in
+            raw.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
+                uv_tcp_getsockname(cshim_as_tcp(handle), address, &length) == 0 ? SocketAddress(copying: address) : nil
+            }
+        }
+    }
+
     /// Starts a TCP connect; `completion` always runs exactly once, from the loop.
     public func connect(to address: SocketAddress, completion: @escaping (UVError?) -> Void) throws(UVError) {
         precondition(kind == .tcp)
@@ -158,7 +173,16 @@ public final class UVStream: ByteStream {
     /// and go back to the pool then. `completion` runs exactly once, from the loop
     /// (with a cancellation error if the stream is closed first).
     public func write(_ buffers: [Buffer], completion: @escaping (StreamError?) -> Void) {
-        let request = UVWriteRequest(pool: loop.buffers, buffers: buffers, completion: completion)
+        pendingWrites += 1
+        let request = UVWriteRequest(pool: loop.buffers, buffers: buffers) { error in
+            self.pendingWrites -= 1
+            completion(error)
+            if self.pendingWrites == 0, let shutdown = self.closeWhenDrained {
+                self.closeWhenDrained = nil
+                self.close()
+                shutdown(nil)
+            }
+        }
         guard !isClosing else {
             request.fail(UVError(UV_ECANCELED.rawValue, "write"))
             return
@@ -186,10 +210,14 @@ public final class UVStream: ByteStream {
     }
 
     /// Half-closes: sends FIN once queued writes are flushed. Pipes and terminals
-    /// cannot half-close, so for them the handle is closed instead (the reader
-    /// sees EOF either way).
+    /// cannot half-close, so for them the handle is closed instead, also only
+    /// after queued writes are flushed (the reader sees EOF either way).
     public func shutdownWrite(completion: @escaping (StreamError?) -> Void) {
         guard kind == .tcp else {
+            guard pendingWrites == 0 else {
+                closeWhenDrained = completion
+                return
+            }
             close()
             completion(nil)
             return

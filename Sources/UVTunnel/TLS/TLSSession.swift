@@ -24,7 +24,7 @@ final class TLSSession {
             let param = SSL_get0_param(ssl)
             let ok = isIP ? X509_VERIFY_PARAM_set1_ip_asc(param, serverName) : X509_VERIFY_PARAM_set1_host(param, serverName, 0)
             guard ok == 1 else {
-                SSL_free(ssl)
+                // deinit frees `ssl`: every stored property is set by now.
                 throw TLSError("cannot verify against \"\(serverName)\": not a valid host name or address")
             }
         }
@@ -39,7 +39,12 @@ final class TLSSession {
     private static func make(_ context: TLSContext) throws(TLSError) -> (OpaquePointer, OpaquePointer, OpaquePointer) {
         ERR_clear_error()
         guard let ssl = SSL_new(context.raw) else { throw TLSError.fromQueue("SSL_new") }
-        guard let input = BIO_new(BIO_s_mem()), let output = BIO_new(BIO_s_mem()) else {
+        guard let input = BIO_new(BIO_s_mem()) else {
+            SSL_free(ssl)
+            throw TLSError.fromQueue("BIO_new")
+        }
+        guard let output = BIO_new(BIO_s_mem()) else {
+            BIO_free(input)
             SSL_free(ssl)
             throw TLSError.fromQueue("BIO_new")
         }

@@ -111,9 +111,14 @@ public final class TLSStream: ByteStream {
             case .wantMore:
                 pool.give(buffer)
                 if socketEnded {
-                    // EOF without close_notify: the peer's direction ended all the same.
                     endDelivered = true
-                    deliver(.eof)
+                    if session.hasBufferedInput {
+                        // Cut off inside a record: never pass a truncated stream off as complete.
+                        deliver(.error(StreamError(message: "TLS stream truncated: the connection ended inside a record")))
+                    } else {
+                        // EOF without close_notify on a record boundary: the peer's direction ended.
+                        deliver(.eof)
+                    }
                 }
             case .closed:
                 pool.give(buffer)

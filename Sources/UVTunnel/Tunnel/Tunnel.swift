@@ -7,7 +7,7 @@ import Logging
 /// early wait in the kernel and nothing is lost while the tunnel is set up.
 public final class Tunnel {
     public enum State: Equatable {
-        case resolving, connecting, handshaking, awaitingAnswer, relaying, closed
+        case waitingForToken, resolving, connecting, handshaking, awaitingAnswer, relaying, closed
     }
 
     /// How the tunnel ended, for the log line and the statistics.
@@ -26,12 +26,15 @@ public final class Tunnel {
     private let timer: UVTimer
     private let startedAt: UInt64
 
-    public private(set) var state: State = .resolving
+    public private(set) var state: State = .waitingForToken
     private var socket: UVStream?
     private var gateway: ByteStream?
     private var parser = ResponseHeadParser()
     private var relay: Relay?
     private var sentToken: String?
+    private var resolving: ResolveRequest?
+    /// A 3xx/401 leads to one sign-in and one retry, never a loop.
+    private var retried = false
     private var onClosed: ((Tunnel, Outcome) -> Void)?
 
     init(id: Int, loop: EventLoop, local: ByteStream, options: TunnelOptions, tokens: TokenSource,
@@ -49,6 +52,32 @@ public final class Tunnel {
     }
 
     public func start() {
+        let availability = tokens.token { [weak self] result in self?.tokenArrived(result) }
+        proceed(availability)
+    }
+
+    /// Acts on what the token source said: go, wait, or give up.
+    private func proceed(_ availability: TokenAvailability) {
+        switch availability {
+        case .now(let token): dial(with: token)
+        case .later:
+            state = .waitingForToken
+            logger.debug("waiting for sign-in")
+        case .failed(let reason): close(.refused(reason))
+        }
+    }
+
+    private func tokenArrived(_ result: Result<String, SignInFailure>) {
+        guard state == .waitingForToken else { return }
+        switch result {
+        case .success(let token): dial(with: token)
+        case .failure(let failure): close(.refused(failure.message))
+        }
+    }
+
+    private func dial(with token: String?) {
+        sentToken = token
+        state = .resolving
         let seconds = Double(options.connectTimeoutMilliseconds) / 1000
         timer.start(milliseconds: options.connectTimeoutMilliseconds) { [weak self] in
             guard let self else { return }
@@ -56,8 +85,9 @@ public final class Tunnel {
         }
         let route = options.route
         logger.debug("connecting", metadata: ["gateway": "\(route.gatewayAuthority)", "destination": "\(route.destination)"])
-        Resolver.resolve(route.gatewayHost, port: route.gatewayPort, loop: loop) { [weak self] result in
+        resolving = Resolver.resolve(route.gatewayHost, port: route.gatewayPort, loop: loop) { [weak self] result in
             guard let self, self.state == .resolving else { return }
+            self.resolving = nil
             switch result {
             case .success(let addresses): self.connect(addresses[...])
             case .failure(let error):
@@ -71,9 +101,8 @@ public final class Tunnel {
     private func connect(_ addresses: ArraySlice<SocketAddress>) {
         guard let address = addresses.first else { return }
         state = .connecting
-        let socket: UVStream
-        do {
-            socket = try UVStream.tcp(loop: loop)
+        do throws(UVError) {
+            let socket = try UVStream.tcp(loop: loop)
             self.socket = socket
             try socket.connect(to: address) { [weak self] error in
                 guard let self, self.state == .connecting else { return }
@@ -85,6 +114,10 @@ public final class Tunnel {
                 self.connected(socket)
             }
         } catch {
+            // libuv refused at once (e.g. no IPv4 route): the next address may still work.
+            self.socket?.close()
+            self.socket = nil
+            if addresses.count > 1 { return connect(addresses.dropFirst()) }
             return close(.failed("cannot reach gateway \(options.route.gatewayAuthority): \(error)"))
         }
     }
@@ -120,12 +153,9 @@ public final class Tunnel {
     private func sendConnect() {
         guard let gateway else { return }
         state = .awaitingAnswer
-        sentToken = tokens.currentToken()
         let request = ConnectRequest.encode(destination: options.route.destination, token: sentToken,
                                             userAgent: options.userAgent)
-        let buffer = loop.buffers.take()
-        buffer.append(request)
-        gateway.write([buffer]) { [weak self] error in
+        gateway.write(loop.buffers.buffers(copying: request)) { [weak self] error in
             guard let self, let error, self.state == .awaitingAnswer else { return }
             self.close(.failed("sending CONNECT to the gateway: \(error.message)"))
         }
@@ -159,16 +189,30 @@ public final class Tunnel {
         let outcome = ConnectOutcome(status: head.status)
         guard outcome == .open else {
             loop.buffers.give(leftover)
-            if outcome.dropsToken, let sentToken { tokens.tokenRejected(sentToken) }
             var message = ConnectOutcome.logMessage(status: head.status)
             if outcome == .signInRequired {
-                message += sentToken == nil
-                    ? "; no token: pass --service-account or --service-account-file, or sign in"
-                    : "; the gateway rejected the token"
+                guard retried else { return signInAndRetry(status: head.status) }
+                message += "; the gateway rejected the token from a fresh sign-in too"
             }
             return close(.refused(message))
         }
         startRelay(leftover: leftover)
+    }
+
+    /// 3xx/401: drop this gateway connection, get a token from one shared
+    /// sign-in, and try once more. The local side has not been read, so
+    /// nothing the client sent is lost meanwhile.
+    private func signInAndRetry(status: Int) {
+        retried = true
+        timer.stop()
+        if let gateway { gateway.close() } else { socket?.close() }
+        gateway = nil
+        socket = nil
+        parser = ResponseHeadParser()
+        logger.info("auth required: \(ConnectOutcome.logMessage(status: status))")
+        state = .waitingForToken
+        let rejected = sentToken
+        proceed(tokens.rejected(rejected) { [weak self] result in self?.tokenArrived(result) })
     }
 
     // MARK: Relay
@@ -198,6 +242,8 @@ public final class Tunnel {
         let wasRelaying = state == .relaying
         state = .closed
         timer.close()
+        resolving?.cancel()
+        resolving = nil
         local.close()
         if let gateway { gateway.close() } else { socket?.close() }
         let seconds = Double(loop.now - startedAt) / 1000

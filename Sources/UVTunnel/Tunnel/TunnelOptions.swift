@@ -20,31 +20,36 @@ public struct TunnelOptions {
     }
 }
 
-/// Where tunnels get the token for the CONNECT request. The sign-in flow
-/// plugs in here; for now tokens come from flags or the cache.
-public protocol TokenSource: AnyObject {
-    /// The token to send, or nil to send none (the gateway then asks for sign-in).
-    func currentToken() -> String?
-    /// The gateway rejected `token` (3xx/401): forget it.
-    func tokenRejected(_ token: String)
+/// What a token source can say right away.
+public enum TokenAvailability: Equatable {
+    /// Use this token (nil: none is known; try without and let the gateway decide).
+    case now(String?)
+    /// A sign-in is under way; the waiter will be called once.
+    case later
+    /// No token can be had (e.g. the gateway rejected a service account token).
+    case failed(String)
 }
 
-/// A token fixed at start (`--service-account`, a cached token, or none).
+/// Where tunnels get the token for the CONNECT request. Every call happens on
+/// the tunnel loop; a waiter is called at most once, from the loop.
+public protocol TokenSource: AnyObject {
+    /// The token for a new tunnel.
+    func token(waiter: @escaping (Result<String, SignInFailure>) -> Void) -> TokenAvailability
+    /// The gateway answered 3xx/401 to `token` (nil: we sent none): forget it,
+    /// sign in (once for everyone), and hand the new token to `waiter`.
+    func rejected(_ token: String?, waiter: @escaping (Result<String, SignInFailure>) -> Void) -> TokenAvailability
+}
+
+/// A token fixed at start (`--service-account`), or none at all: no sign-in.
 public final class FixedTokenSource: TokenSource {
-    private var token: String?
-    /// Called when the gateway rejected the token, e.g. to delete it from the cache.
-    private let onRejected: (String) -> Void
+    private let value: String?
 
-    public init(token: String?, onRejected: @escaping (String) -> Void = { _ in }) {
-        self.token = token
-        self.onRejected = onRejected
-    }
+    public init(token: String?) { value = token }
 
-    public func currentToken() -> String? { token }
+    public func token(waiter: @escaping (Result<String, SignInFailure>) -> Void) -> TokenAvailability { .now(value) }
 
-    public func tokenRejected(_ rejected: String) {
-        guard rejected == token else { return }
-        token = nil
-        onRejected(rejected)
+    public func rejected(_ token: String?, waiter: @escaping (Result<String, SignInFailure>) -> Void) -> TokenAvailability {
+        .failed(value == nil ? "the gateway requires sign-in and none is configured"
+                             : "the gateway rejected the service account token; check --service-account/--service-account-file")
     }
 }

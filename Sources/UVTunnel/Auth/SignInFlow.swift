@@ -1,0 +1,120 @@
+import Foundation
+import Logging
+
+/// One browser sign-in, on the sign-in thread's loop (SPEC "Sign-in" 2-3):
+/// listen on 127.0.0.1:0, ask the gateway's login endpoint for the sign-in
+/// URL, print it and open the browser, wait for the redirect that carries the
+/// token, store it in the cache, report once.
+final class SignInFlow {
+    private let loop: EventLoop
+    private let settings: SignInSettings
+    private let logger: Logger
+    private var report: ((Result<String, SignInFailure>) -> Void)?
+    private var listener: TCPListener?
+    private var callbacks: [ObjectIdentifier: CallbackConnection] = [:]
+    /// Port scans and stray requests are answered, but only this many at once.
+    private let maxCallbackConnections = 16
+
+    init(loop: EventLoop, settings: SignInSettings, logger: Logger, report: @escaping (Result<String, SignInFailure>) -> Void) {
+        self.loop = loop
+        self.settings = settings
+        self.logger = logger
+        self.report = report
+    }
+
+    func start() {
+        let listener: TCPListener
+        do {
+            listener = try TCPListener(loop: loop, address: try SocketAddress(ip: "127.0.0.1", port: 0), backlog: 64)
+        } catch {
+            return finish(.failure(SignInFailure("sign-in: cannot listen for the browser's callback on 127.0.0.1: \(error)")))
+        }
+        self.listener = listener
+        listener.start { [weak self] client in self?.accepted(client) }
+        let loginURL = LoginURL.make(route: settings.route, callbackPort: listener.address.port)
+        logger.info("auth required: signing in to \(settings.route.gatewayAuthority)")
+        HTTPFetch.get(loginURL, loop: loop, tls: settings.tls, verifyHostName: settings.verifyHostName,
+                      userAgent: settings.userAgent, timeoutMilliseconds: settings.loginTimeoutMilliseconds) { [weak self] result in
+            self?.loginAnswered(result)
+        }
+    }
+
+    private func loginAnswered(_ result: Result<HTTPFetch.Response, HTTPFetch.Failure>) {
+        guard report != nil else { return }
+        let response: HTTPFetch.Response
+        switch result {
+        case .failure(let failure):
+            return finish(.failure(SignInFailure("sign-in: the gateway's login endpoint failed: \(failure.message)")))
+        case .success(let answer):
+            response = answer
+        }
+        guard response.head.status == 200 else {
+            return finish(.failure(SignInFailure("sign-in: the gateway's login endpoint answered \(response.head.status) \(PrintableText.quoted(response.head.reason))")))
+        }
+        let text = String(decoding: response.body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let signInURL = try? HTTPURL.parse(text) else {
+            return finish(.failure(SignInFailure("sign-in: the gateway's login endpoint did not answer with a URL (got \(PrintableText.quoted(Array(text.utf8.prefix(60)))))")))
+        }
+        present(signInURL.description)
+    }
+
+    /// Always prints the URL (a headless user pastes it); opens it unless --no-browser.
+    private func present(_ url: String) {
+        guard settings.openBrowser else {
+            FileHandle.standardError.write(Data("Open this URL in a browser to sign in:\n\n    \(url)\n\n".utf8))
+            return
+        }
+        FileHandle.standardError.write(Data("Your browser has been opened to visit:\n\n    \(url)\n\n".utf8))
+        let command = (settings.browserCommand ?? ["xdg-open"]) + [url]
+        do {
+            try ChildSpawner.spawn(command, loop: loop) { [logger] status in
+                if status != 0 { logger.warning("\(command[0]) exited with status \(status); open the URL above yourself") }
+            }
+        } catch {
+            logger.warning("could not start \(command[0]) (\(error.reason)); open the URL above yourself, or pass --browser-cmd")
+        }
+    }
+
+    private func accepted(_ client: UVStream) {
+        guard report != nil, callbacks.count < maxCallbackConnections else { return client.close() }
+        let connection = CallbackConnection(loop: loop, stream: client,
+                                            onToken: { [weak self] token in self?.tokenArrived(token) },
+                                            onClosed: { [weak self] connection in self?.callbacks[ObjectIdentifier(connection)] = nil })
+        callbacks[ObjectIdentifier(connection)] = connection
+        connection.start()
+    }
+
+    private func tokenArrived(_ token: String) {
+        guard report != nil else { return }
+        if let cache = settings.cache {
+            do {
+                try cache.store(token, key: settings.cacheKey)
+            } catch {
+                logger.warning("signed in, but cannot store the token: \(error)")
+            }
+        }
+        logger.info("signed in to \(settings.route.gatewayAuthority)")
+        finish(.success(token))
+    }
+
+    func cancel() {
+        report = nil
+        closeAll()
+    }
+
+    private func finish(_ result: Result<String, SignInFailure>) {
+        guard let done = report else { return }
+        report = nil
+        listener?.close()
+        listener = nil
+        // Callback connections finish their answers on their own.
+        done(result)
+    }
+
+    private func closeAll() {
+        listener?.close()
+        listener = nil
+        for connection in callbacks.values { connection.close() }
+        callbacks = [:]
+    }
+}

@@ -1,0 +1,189 @@
+/// One HTTP/1.1 GET on the loop, with TLS when the URL is https, a bounded
+/// head and body, redirects followed, and one deadline for all of it. Used by
+/// the sign-in flow for the gateway's login endpoint.
+public final class HTTPFetch {
+    public struct Response: Sendable {
+        public var url: HTTPURL
+        public var head: ResponseHead
+        public var body: [UInt8]
+    }
+
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        public var message: String
+        public var description: String { message }
+    }
+
+    private let loop: EventLoop
+    private let tls: TLSContext
+    private let verifyHostName: Bool
+    private let userAgent: String
+    private let timer: UVTimer
+    private var completion: ((Result<Response, Failure>) -> Void)?
+    private var redirectsLeft: Int
+    private var url: HTTPURL
+    private var stream: ByteStream?
+    private var socket: UVStream?
+    private var headParser = ResponseHeadParser()
+    private var head: ResponseHead?
+    private var bodyDecoder: HTTPBodyDecoder?
+
+    private init(url: HTTPURL, loop: EventLoop, tls: TLSContext, verifyHostName: Bool, userAgent: String,
+                 maxRedirects: Int, completion: @escaping (Result<Response, Failure>) -> Void) {
+        self.url = url
+        self.loop = loop
+        self.tls = tls
+        self.verifyHostName = verifyHostName
+        self.userAgent = userAgent
+        redirectsLeft = maxRedirects
+        self.completion = completion
+        timer = UVTimer(loop: loop)
+    }
+
+    /// Starts the GET; `completion` runs once, from the loop.
+    public static func get(_ url: HTTPURL, loop: EventLoop, tls: TLSContext, verifyHostName: Bool,
+                           userAgent: String, timeoutMilliseconds: UInt64, maxRedirects: Int = 5,
+                           completion: @escaping (Result<Response, Failure>) -> Void) {
+        let fetch = HTTPFetch(url: url, loop: loop, tls: tls, verifyHostName: verifyHostName, userAgent: userAgent,
+                              maxRedirects: maxRedirects, completion: completion)
+        // The timer's closure keeps the fetch alive until it finishes.
+        fetch.timer.start(milliseconds: timeoutMilliseconds) {
+            fetch.finish(.failure(Failure(message: "GET \(url) timed out after \(timeoutMilliseconds / 1000)s")))
+        }
+        fetch.begin()
+    }
+
+    private func begin() {
+        let target = url
+        Resolver.resolve(target.host, port: target.port, loop: loop) { [self] result in
+            guard completion != nil else { return }
+            switch result {
+            case .failure(let error): finish(.failure(Failure(message: "GET \(target): cannot resolve \(target.host): \(error.reason)")))
+            case .success(let addresses): connect(addresses[...])
+            }
+        }
+    }
+
+    private func connect(_ addresses: ArraySlice<SocketAddress>) {
+        guard let address = addresses.first else { return }
+        do {
+            let socket = try UVStream.tcp(loop: loop)
+            self.socket = socket
+            try socket.connect(to: address) { [self] error in
+                guard completion != nil else { return }
+                if let error {
+                    socket.close()
+                    self.socket = nil
+                    if addresses.count > 1 { return connect(addresses.dropFirst()) }
+                    return finish(.failure(Failure(message: "GET \(url): cannot connect to \(address): \(error.reason)")))
+                }
+                connected(socket)
+            }
+        } catch {
+            finish(.failure(Failure(message: "GET \(url): \(error)")))
+        }
+    }
+
+    private func connected(_ socket: UVStream) {
+        guard url.scheme == "https" else {
+            stream = socket
+            return sendRequest()
+        }
+        do {
+            let secure = try TLSStream.client(socket: socket, context: tls, serverName: url.host, verifyName: verifyHostName)
+            stream = secure
+            secure.handshake { [self] error in
+                guard completion != nil else { return }
+                if let error { return finish(.failure(Failure(message: "GET \(url): \(error.message)"))) }
+                sendRequest()
+            }
+        } catch {
+            finish(.failure(Failure(message: "GET \(url): \(error.message)")))
+        }
+    }
+
+    private func sendRequest() {
+        guard let stream else { return }
+        let hostHeader = url.hasExplicitPort ? url.authority : url.hostForURL
+        let request = "GET \(url.pathAndQuery) HTTP/1.1\r\nHost: \(hostHeader)\r\nUser-Agent: \(userAgent)\r\n"
+            + "Accept: text/plain, */*\r\nConnection: close\r\n\r\n"
+        let buffer = loop.buffers.take()
+        buffer.append(Array(request.utf8))
+        stream.write([buffer]) { [self] error in
+            if let error, completion != nil { finish(.failure(Failure(message: "GET \(url): \(error.message)"))) }
+        }
+        stream.onRead = { [self] event in received(event) }
+        stream.startReading()
+    }
+
+    private func received(_ event: ReadEvent) {
+        switch event {
+        case .data(let buffer):
+            let bytes = buffer.bytes
+            loop.buffers.give(buffer)
+            do throws(HTTPHeadError) {
+                try consume(bytes[...])
+            } catch {
+                finish(.failure(Failure(message: "GET \(url): \(error)")))
+            }
+        case .eof:
+            do throws(HTTPHeadError) {
+                guard let head, var decoder = bodyDecoder else { throw headParser.endOfInput() }
+                let body = try decoder.endOfInput()
+                bodyDecoder = decoder
+                complete(head, body)
+            } catch {
+                finish(.failure(Failure(message: "GET \(url): \(error)")))
+            }
+        case .error(let error):
+            finish(.failure(Failure(message: "GET \(url): \(error.message)")))
+        }
+    }
+
+    private func consume(_ bytes: ArraySlice<UInt8>) throws(HTTPHeadError) {
+        var rest = bytes
+        if head == nil {
+            guard case .complete(let parsed, let consumed) = try headParser.feed(rest) else { return }
+            head = parsed
+            bodyDecoder = HTTPBodyDecoder(head: parsed)
+            rest = rest.dropFirst(consumed)
+        }
+        guard let head, var decoder = bodyDecoder else { return }
+        let step = try decoder.feed(rest)
+        bodyDecoder = decoder
+        if case .complete(let body) = step { complete(head, body) }
+    }
+
+    private func complete(_ head: ResponseHead, _ body: [UInt8]) {
+        guard completion != nil else { return }
+        if (300..<400).contains(head.status), head.status != 304, let location = head.value(of: "Location") {
+            guard redirectsLeft > 0 else {
+                return finish(.failure(Failure(message: "GET \(url): too many redirects")))
+            }
+            guard let next = try? url.resolving(location) else {
+                return finish(.failure(Failure(message: "GET \(url): unusable redirect")))
+            }
+            redirectsLeft -= 1
+            closeConnection()
+            url = next
+            headParser = ResponseHeadParser()
+            self.head = nil
+            bodyDecoder = nil
+            return begin()
+        }
+        finish(.success(Response(url: url, head: head, body: body)))
+    }
+
+    private func closeConnection() {
+        if let stream { stream.close() } else { socket?.close() }
+        stream = nil
+        socket = nil
+    }
+
+    private func finish(_ result: Result<Response, Failure>) {
+        guard let done = completion else { return }
+        completion = nil
+        timer.close()
+        closeConnection()
+        done(result)
+    }
+}

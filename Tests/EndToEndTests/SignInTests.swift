@@ -1,0 +1,193 @@
+import Foundation
+import XCTest
+
+/// The browser sign-in against the bundled gateway's login endpoint, with a
+/// scripted browser (curl following redirects) and with headless chromium.
+final class SignInTests: XCTestCase {
+    /// A `--browser-cmd` that records each start and follows the URL with curl.
+    private func scriptedBrowser(in directory: TemporaryDirectory, before: String = "") throws -> (command: String, log: String) {
+        let log = directory.path + "/browser.log"
+        let script = directory.path + "/browser.sh"
+        try """
+        #!/bin/sh
+        echo started >> '\(log)'
+        \(before)
+        exec curl -sSLk --max-time 20 -o /dev/null "$1"
+        """.write(toFile: script, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script)
+        return (script, log)
+    }
+
+    private func lines(_ path: String) -> Int {
+        ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").count
+    }
+
+    private func occurrences(_ needle: String, in text: String) -> Int { text.components(separatedBy: needle).count - 1 }
+
+    private func cachedToken(_ cache: TemporaryDirectory, gateway: GatewayFixture) throws -> String? {
+        let name = try pythonCacheFileName(key: "127.0.0.1:\(gateway.port)|true")
+        return try? String(contentsOfFile: cache.path + "/pomerium-cli/jwts/" + name, encoding: .utf8)
+    }
+
+    func testTwoHundredConnectionsWithEmptyCacheShareOneSignIn() throws {
+        let target = try TargetServer(.echo)
+        let gateway = try GatewayFixture(["--auto-approve"])
+        let cache = TemporaryDirectory()
+        let browser = try scriptedBrowser(in: cache)
+        let tunnel = try TunnelFixture(["--pomerium-url", "https://127.0.0.1:\(gateway.port)", "--alternate-ca-path", gateway.caPath,
+                                        "--browser-cmd", browser.command, "127.0.0.1:\(target.port)"],
+                                       environment: ["XDG_CACHE_HOME": cache.path])
+        let count = 200
+        let sockets = try (0..<count).map { _ in try TestSocket.connect(port: tunnel.port, timeout: 60) }
+        let results = ResultsBox(count: count)
+        let group = DispatchGroup()
+        for (i, socket) in sockets.enumerated() {
+            // Bytes sent before sign-in finishes must all arrive.
+            let payload = randomBytes(20_000 + i)
+            group.enter()
+            Thread {
+                try? socket.send(payload)
+                socket.shutdownWrite()
+            }.start()
+            Thread {
+                do {
+                    let echoed = try socket.receiveAll()
+                    results.set(i, echoed == payload ? nil : "tunnel \(i): \(echoed.count) of \(payload.count) bytes")
+                } catch {
+                    results.set(i, "tunnel \(i): \(error)")
+                }
+                group.leave()
+            }.start()
+        }
+        XCTAssertEqual(group.wait(timeout: .now() + 120), .success)
+        XCTAssertEqual(results.failures, [])
+        XCTAssertEqual(lines(browser.log), 1, "one browser start")
+        XCTAssertEqual(occurrences("answered 200: login request", in: gateway.process.stderr), 1, "one login request")
+        XCTAssertTrue(tunnel.process.stderr.contains("Your browser has been opened to visit:"))
+
+        // The fresh token is cached in pomerium-cli's layout, private, and never logged.
+        let dir = cache.path + "/pomerium-cli/jwts"
+        let token = try XCTUnwrap(try cachedToken(cache, gateway: gateway))
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: dir)[.posixPermissions] as? Int, 0o700)
+        let file = dir + "/" + (try pythonCacheFileName(key: "127.0.0.1:\(gateway.port)|true"))
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int, 0o600)
+        XCTAssertFalse(tunnel.process.stderr.contains(token), "the token appears in the log")
+
+        // A second process reuses the cached token: no browser, no login call.
+        let second = try TunnelFixture(["--pomerium-url", "https://127.0.0.1:\(gateway.port)", "--alternate-ca-path", gateway.caPath,
+                                        "--browser-cmd", browser.command, "127.0.0.1:\(target.port)"],
+                                       environment: ["XDG_CACHE_HOME": cache.path])
+        let payload = randomBytes(5000)
+        XCTAssert(try echoRoundTrip(port: second.port, payload: payload) == payload)
+        XCTAssertEqual(lines(browser.log), 1)
+        XCTAssertEqual(occurrences("answered 200: login request", in: gateway.process.stderr), 1)
+    }
+
+    func testExpiredCachedTokenIsNotSentAndOneSignInReplacesIt() throws {
+        let target = try TargetServer(.echo)
+        let gateway = try GatewayFixture(["--auto-approve"])
+        let cache = TemporaryDirectory()
+        let browser = try scriptedBrowser(in: cache)
+        let dir = cache.path + "/pomerium-cli/jwts"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let file = dir + "/" + (try pythonCacheFileName(key: "127.0.0.1:\(gateway.port)|true"))
+        let expired = try gateway.token(ttl: -60)
+        FileManager.default.createFile(atPath: file, contents: Data(expired.utf8), attributes: [.posixPermissions: 0o600])
+        let tunnel = try TunnelFixture(["--pomerium-url", "https://127.0.0.1:\(gateway.port)", "--alternate-ca-path", gateway.caPath,
+                                        "--browser-cmd", browser.command, "127.0.0.1:\(target.port)"],
+                                       environment: ["XDG_CACHE_HOME": cache.path])
+        let payload = randomBytes(10_000)
+        XCTAssert(try echoRoundTrip(port: tunnel.port, payload: payload) == payload)
+        XCTAssertEqual(occurrences("answered 401", in: gateway.process.stderr), 0, "the expired token was sent")
+        XCTAssertEqual(occurrences("answered 200: login request", in: gateway.process.stderr), 1)
+        XCTAssertNotEqual(try cachedToken(cache, gateway: gateway), expired)
+    }
+
+    func testRejectedCachedTokenIsReplacedAfterOneSignIn() throws {
+        let target = try TargetServer(.echo)
+        let gateway = try GatewayFixture(["--auto-approve"])
+        let stranger = try GatewayFixture()  // signs with another key: our gateway answers 401
+        let cache = TemporaryDirectory()
+        let browser = try scriptedBrowser(in: cache)
+        let dir = cache.path + "/pomerium-cli/jwts"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let file = dir + "/" + (try pythonCacheFileName(key: "127.0.0.1:\(gateway.port)|true"))
+        let foreign = try stranger.token()
+        FileManager.default.createFile(atPath: file, contents: Data(foreign.utf8), attributes: [.posixPermissions: 0o600])
+        let tunnel = try TunnelFixture(["--pomerium-url", "https://127.0.0.1:\(gateway.port)", "--alternate-ca-path", gateway.caPath,
+                                        "--browser-cmd", browser.command, "127.0.0.1:\(target.port)"],
+                                       environment: ["XDG_CACHE_HOME": cache.path])
+        let payload = randomBytes(10_000)
+        XCTAssert(try echoRoundTrip(port: tunnel.port, payload: payload) == payload, tunnel.process.stderr)
+        XCTAssertEqual(occurrences("answered 401", in: gateway.process.stderr), 1)
+        XCTAssertEqual(lines(browser.log), 1)
+        let fresh = try XCTUnwrap(try cachedToken(cache, gateway: gateway))
+        XCTAssertNotEqual(fresh, foreign)
+        XCTAssertFalse(tunnel.process.stderr.contains(fresh) || tunnel.process.stderr.contains(foreign), "a token appears in the log")
+    }
+
+    func testSignInThatNeverFinishesFailsWaitingConnectionsCleanly() throws {
+        let gateway = try GatewayFixture()
+        let cache = TemporaryDirectory()
+        let tunnel = try TunnelFixture(["--pomerium-url", "https://127.0.0.1:\(gateway.port)", "--alternate-ca-path", gateway.caPath,
+                                        "--browser-cmd", "true", "--auth-timeout", "1", "127.0.0.1:9"],
+                                       environment: ["XDG_CACHE_HOME": cache.path])
+        let sockets = try (0..<3).map { _ in try TestSocket.connect(port: tunnel.port) }
+        for socket in sockets { XCTAssertTrue(socket.waitForClose(timeout: 10)) }
+        tunnel.process.waitForOutput { self.occurrences("did not finish within 1.0s (--auth-timeout)", in: $0) >= 3 }
+        XCTAssertEqual(occurrences("answered 200: login request", in: gateway.process.stderr), 1)
+        XCTAssertTrue(tunnel.process.process.isRunning)
+    }
+
+    func testCallbackSurvivesScansAndJunkBeforeTheRealRedirect() throws {
+        let target = try TargetServer(.echo)
+        let gateway = try GatewayFixture(["--auto-approve"])
+        let cache = TemporaryDirectory()
+        // Before following the URL, hit the callback port with a bare connect,
+        // garbage, a request without a token and a token that is not a JWT.
+        let junk = """
+        port=$(echo "$1" | sed -E 's/.*127.0.0.1%3A([0-9]+).*/\\1/')
+        python3 - "$port" <<'PY'
+        import socket, sys
+        port = int(sys.argv[1])
+        def send(data):
+            s = socket.create_connection(("127.0.0.1", port)); s.settimeout(15)
+            if data: s.sendall(data)
+            out = b""
+            try:
+                while chunk := s.recv(4096): out += chunk
+            except Exception: pass
+            s.close(); return out
+        send(b"")
+        assert send(b"\\x00\\x01\\x02garbage\\r\\n\\r\\n").startswith(b"HTTP/1.1 400"), "garbage"
+        assert send(b"GET /favicon.ico HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n").startswith(b"HTTP/1.1 404"), "no token"
+        assert send(b"GET /?pomerium_jwt=not-a-jwt HTTP/1.1\\r\\n\\r\\n").startswith(b"HTTP/1.1 400"), "bad token"
+        PY
+        """
+        let browser = try scriptedBrowser(in: cache, before: junk)
+        let tunnel = try TunnelFixture(["--pomerium-url", "https://127.0.0.1:\(gateway.port)", "--alternate-ca-path", gateway.caPath,
+                                        "--browser-cmd", browser.command, "127.0.0.1:\(target.port)"],
+                                       environment: ["XDG_CACHE_HOME": cache.path])
+        let payload = randomBytes(3000)
+        XCTAssert(try echoRoundTrip(port: tunnel.port, payload: payload) == payload, tunnel.process.stderr)
+    }
+
+    func testHeadlessChromiumCompletesTheSignIn() throws {
+        let chromium = "/usr/bin/chromium"
+        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: chromium), "install chromium (see .ci/setup)")
+        let target = try TargetServer(.echo)
+        let gateway = try GatewayFixture(["--auto-approve"])
+        let cache = TemporaryDirectory()
+        let profile = TemporaryDirectory()
+        let command = "\(chromium) --headless --no-sandbox --disable-gpu --ignore-certificate-errors "
+            + "--user-data-dir=\(profile.path) --dump-dom"
+        let tunnel = try TunnelFixture(["--pomerium-url", "https://127.0.0.1:\(gateway.port)", "--alternate-ca-path", gateway.caPath,
+                                        "--browser-cmd", command, "127.0.0.1:\(target.port)"],
+                                       environment: ["XDG_CACHE_HOME": cache.path, "HOME": profile.path])
+        let payload = randomBytes(10_000)
+        XCTAssert(try echoRoundTrip(port: tunnel.port, payload: payload) == payload, tunnel.process.stderr)
+        // chromium's --dump-dom of our callback page went to stderr (never stdout).
+        tunnel.process.waitForOutput { $0.contains("Signed in. You may close this tab.") }
+        XCTAssertNotNil(try cachedToken(cache, gateway: gateway))
+    }
+}
