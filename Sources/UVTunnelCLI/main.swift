@@ -5,7 +5,8 @@ import Foundation
 var arguments = Array(CommandLine.arguments.dropFirst())
 if arguments.first == "tcp" { arguments.removeFirst() }
 if arguments.first == "cache" {
-    CacheCommand.main(Array(arguments.dropFirst()))
+    CacheCommand.main(Array(arguments.dropFirst()))  // exits by itself on errors
+    Foundation.exit(0)
 }
 
 // Usage errors exit 2 (SPEC), not ArgumentParser's default 64.

@@ -152,7 +152,9 @@ final class SignInTests: XCTestCase {
         port = int(sys.argv[1])
         def send(data):
             s = socket.create_connection(("127.0.0.1", port)); s.settimeout(15)
-            if data: s.sendall(data)
+            if not data:  # a port scan: connect and leave
+                s.close(); return b""
+            s.sendall(data)
             out = b""
             try:
                 while chunk := s.recv(4096): out += chunk

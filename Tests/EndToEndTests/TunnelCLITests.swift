@@ -145,6 +145,23 @@ final class TunnelCLITests: XCTestCase {
     }
 }
 
+extension TunnelCLITests {
+    func testCacheLocationAndClear() throws {
+        let cache = TemporaryDirectory()
+        let location = try ChildProcess(Products.tunnel, ["cache", "location"], environment: ["XDG_CACHE_HOME": cache.path])
+        XCTAssertEqual(location.waitForExit(), 0)
+        XCTAssertEqual(location.stdout.trimmingCharacters(in: .whitespacesAndNewlines), cache.path + "/pomerium-cli/jwts")
+        let dir = cache.path + "/pomerium-cli/jwts"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: dir + "/ABC.jwt", contents: Data("a.b.c".utf8))
+        FileManager.default.createFile(atPath: dir + "/keep.txt", contents: Data())
+        let clear = try ChildProcess(Products.tunnel, ["cache", "clear"], environment: ["XDG_CACHE_HOME": cache.path])
+        XCTAssertEqual(clear.waitForExit(), 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/ABC.jwt"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/keep.txt"))
+    }
+}
+
 /// The cache file name as pomerium-cli computes it, by an independent implementation.
 func pythonCacheFileName(key: String) throws -> String {
     let script = """
