@@ -4,6 +4,19 @@ import Foundation
 // `uvtunnel tcp ROUTE ...` is how pomerium-cli users type it: accept it.
 var arguments = Array(CommandLine.arguments.dropFirst())
 if arguments.first == "tcp" { arguments.removeFirst() }
+if arguments.first == "exec" {
+    do {
+        var command = try ExecCommand.parseAsRoot(Array(arguments.dropFirst()))
+        try command.run()
+        Foundation.exit(0)
+    } catch let exit as ExitCode {
+        Foundation.exit(exit.rawValue)
+    } catch {
+        if ExecCommand.exitCode(for: error) == .success { ExecCommand.exit(withError: error) }
+        FileHandle.standardError.write(Data("uvtunnel exec: \(ExecCommand.message(for: error))\n".utf8))
+        Foundation.exit(error is RuntimeError ? 1 : 2)
+    }
+}
 if arguments.first == "cache" {
     CacheCommand.main(Array(arguments.dropFirst()))  // exits by itself on errors
     Foundation.exit(0)

@@ -67,7 +67,7 @@ final class SignInFlow {
         FileHandle.standardError.write(Data("Your browser has been opened to visit:\n\n    \(url)\n\n".utf8))
         let command = (settings.browserCommand ?? ["xdg-open"]) + [url]
         do {
-            try ChildSpawner.spawn(command, loop: loop) { [logger] status in
+            try ChildSpawner.spawn(command, loop: loop) { [logger] status, _ in
                 if status != 0 { logger.warning("\(command[0]) exited with status \(status); open the URL above yourself") }
             }
         } catch {

@@ -36,10 +36,21 @@ public final class Tunnel {
     /// A 3xx/401 leads to one sign-in and one retry, never a loop.
     private var retried = false
     private var onClosed: ((Tunnel, Outcome) -> Void)?
+    /// A probe (`--recheck-interval`) only asks whether the gateway still
+    /// admits us: no sign-in, no retry, and it hangs up as soon as it knows.
+    private let isProbe: Bool
+    /// The gateway's answer to our CONNECT, once it came.
+    public private(set) var answerStatus: Int?
+    /// Accept to relay start, for the setup-latency metric.
+    public private(set) var setupMilliseconds: UInt64?
+    public var bytesUp: Int64 { relay?.bytesAToB ?? closedBytes.up }
+    public var bytesDown: Int64 { relay?.bytesBToA ?? closedBytes.down }
+    private var closedBytes: (up: Int64, down: Int64) = (0, 0)
 
     init(id: Int, loop: EventLoop, local: ByteStream, options: TunnelOptions, tokens: TokenSource,
-         logger: Logger, onClosed: @escaping (Tunnel, Outcome) -> Void) {
+         logger: Logger, isProbe: Bool = false, onClosed: @escaping (Tunnel, Outcome) -> Void) {
         self.id = id
+        self.isProbe = isProbe
         self.loop = loop
         self.local = local
         self.options = options
@@ -60,6 +71,8 @@ public final class Tunnel {
     private func proceed(_ availability: TokenAvailability) {
         switch availability {
         case .now(let token): dial(with: token)
+        case .later where isProbe:
+            close(.failed("sign-in under way; recheck skipped"))
         case .later:
             state = .waitingForToken
             logger.debug("waiting for sign-in")
@@ -187,6 +200,11 @@ public final class Tunnel {
 
     private func answered(_ head: ResponseHead, leftover: Buffer) {
         let outcome = ConnectOutcome(status: head.status)
+        answerStatus = head.status
+        if isProbe {
+            loop.buffers.give(leftover)
+            return close(outcome == .open ? .completed : .refused(ConnectOutcome.logMessage(status: head.status)))
+        }
         guard outcome == .open else {
             loop.buffers.give(leftover)
             var message = ConnectOutcome.logMessage(status: head.status)
@@ -221,6 +239,12 @@ public final class Tunnel {
         guard let gateway else { return }
         state = .relaying
         timer.stop()
+        setupMilliseconds = loop.now - startedAt
+        if let lifetime = options.maxLifetimeMilliseconds {
+            timer.start(milliseconds: lifetime) { [weak self] in
+                self?.close(.failed("closed after \((Double(lifetime) / 1000).formatted1)s (--max-tunnel-lifetime)"))
+            }
+        }
         gateway.stopReading()
         logger.debug("connected")
         let relay = Relay(a: local, b: gateway, pool: loop.buffers) { [weak self] end in
@@ -249,8 +273,11 @@ public final class Tunnel {
         let seconds = Double(loop.now - startedAt) / 1000
         let up = relay?.bytesAToB ?? 0
         let down = relay?.bytesBToA ?? 0
+        closedBytes = (up, down)
         let summary = "\(options.route.destination): \(up) bytes up, \(down) bytes down, \(seconds.formatted1)s"
         switch outcome {
+        case _ where isProbe:
+            logger.debug("recheck probe: \(outcome)")
         case .completed:
             logger.info("disconnected \(summary)")
         case .refused(let reason):

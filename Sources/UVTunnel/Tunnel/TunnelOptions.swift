@@ -8,6 +8,8 @@ public struct TunnelOptions {
     /// Bounds TCP connect + TLS handshake + CONNECT answer (`--connect-timeout`).
     public var connectTimeoutMilliseconds: UInt64
     public var userAgent: String
+    /// `--max-tunnel-lifetime`: a relaying tunnel is closed after this long.
+    public var maxLifetimeMilliseconds: UInt64?
 
     public init(route: Route, tls: TLSContext?, verifyHostName: Bool = true,
                 connectTimeoutMilliseconds: UInt64 = 15_000,

@@ -23,8 +23,12 @@ public final class TunnelServer {
     public private(set) var counters = Counters()
     /// Runs when the last tunnel has closed after `shutdown` (or in stdio mode).
     public var onDrained: (() -> Void)?
-    /// Observes every tunnel's end (tests, stdio mode's exit status).
-    public var onTunnelClosed: ((Tunnel.Outcome) -> Void)?
+    /// Observes every tunnel's end (metrics, stdio mode's exit status).
+    public var onTunnelClosed: ((Tunnel, Tunnel.Outcome) -> Void)?
+    /// Runs when the server stopped accepting and its last tunnel closed.
+    public var onFinished: (() -> Void)?
+    private var isAccepting = true
+    private var probe: Tunnel?
 
     public init(loop: EventLoop, options: TunnelOptions, tokens: TokenSource, logger: Logger) {
         self.loop = loop
@@ -34,6 +38,13 @@ public final class TunnelServer {
     }
 
     public var openTunnelCount: Int { tunnels.count }
+    public var waitingTunnelCount: Int { tunnels.values.filter { $0.state == .waitingForToken }.count }
+    public var route: Route { options.route }
+    public var listenAddress: SocketAddress? { listener?.address }
+    /// Bytes so far of the tunnels still open (metrics add closed ones themselves).
+    public var liveBytes: (up: Int64, down: Int64) {
+        tunnels.values.reduce((Int64(0), Int64(0))) { ($0.0 + $1.bytesUp, $0.1 + $1.bytesDown) }
+    }
 
     /// Starts listening; returns the bound address (the real port for `:0`).
     @discardableResult
@@ -77,8 +88,45 @@ public final class TunnelServer {
         case .refused: counters.refused += 1
         case .failed: counters.failed += 1
         }
-        onTunnelClosed?(outcome)
+        onTunnelClosed?(tunnel, outcome)
         if isShuttingDown && tunnels.isEmpty { finishShutdown() }
+        if !isAccepting && tunnels.isEmpty { finished() }
+    }
+
+    /// Stops accepting (a route removed from the config); open tunnels run on
+    /// and `onFinished` runs after the last one.
+    public func stopAccepting() {
+        guard isAccepting else { return }
+        isAccepting = false
+        listener?.close()
+        listener = nil
+        if tunnels.isEmpty { finished() }
+    }
+
+    private func finished() {
+        probe?.close(.failed("server stopped"))
+        let done = onFinished
+        onFinished = nil
+        done?()
+    }
+
+    /// Closes every open tunnel now, saying why (a recheck found the route no longer admitted).
+    public func closeAll(reason: String) {
+        for tunnel in Array(tunnels.values) { tunnel.close(.failed(reason)) }
+    }
+
+    /// Asks the gateway whether our token is still admitted for the route: a
+    /// CONNECT that hangs up as soon as the answer is in. `completion` gets the
+    /// status, or nil when there was no answer (network trouble, sign-in running).
+    public func probeGateway(completion: @escaping (Int?) -> Void) {
+        guard probe == nil else { return }
+        let tunnel = Tunnel(id: 0, loop: loop, local: ClosedStream(), options: options, tokens: tokens,
+                            logger: logger, isProbe: true) { [weak self] tunnel, _ in
+            self?.probe = nil
+            completion(tunnel.answerStatus)
+        }
+        probe = tunnel
+        tunnel.start()
     }
 
     /// Stops accepting now; open tunnels get `drainMilliseconds` to finish on
@@ -86,6 +134,8 @@ public final class TunnelServer {
     public func shutdown(drainMilliseconds: UInt64) {
         guard !isShuttingDown else { return }
         isShuttingDown = true
+        isAccepting = false
+        probe?.close(.failed("shutting down"))
         listener?.close()
         listener = nil
         guard !tunnels.isEmpty else { return finishShutdown() }

@@ -1,0 +1,64 @@
+/// Counters for `--metrics-addr`, in Prometheus' text format. They live on
+/// the loop thread and are plain integers: the relay's hot path touches
+/// none of them (bytes are read from the relays when scraped and added up at
+/// close), so metrics cost nothing per byte.
+public final class TunnelMetrics {
+    /// Seconds; the usual spread from a loopback gateway to a slow sign-in.
+    static let setupBuckets: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+
+    private var outcomes: [String: Int] = ["completed": 0, "refused": 0, "failed": 0]
+    private var closedBytesUp: Int64 = 0
+    private var closedBytesDown: Int64 = 0
+    private var setupCounts = [Int](repeating: 0, count: setupBuckets.count)
+    private var setupCount = 0
+    private var setupSum = 0.0
+
+    /// Read at scrape time from whoever owns the servers and sign-ins.
+    public var openTunnels: () -> Int = { 0 }
+    public var waitingForSignIn: () -> Int = { 0 }
+    public var signIns: () -> Int = { 0 }
+    public var liveBytes: () -> (up: Int64, down: Int64) = { (0, 0) }
+
+    public init() {}
+
+    public func tunnelClosed(_ tunnel: Tunnel, _ outcome: Tunnel.Outcome) {
+        switch outcome {
+        case .completed: outcomes["completed", default: 0] += 1
+        case .refused: outcomes["refused", default: 0] += 1
+        case .failed: outcomes["failed", default: 0] += 1
+        }
+        closedBytesUp += tunnel.bytesUp
+        closedBytesDown += tunnel.bytesDown
+        if let milliseconds = tunnel.setupMilliseconds {
+            let seconds = Double(milliseconds) / 1000
+            setupCount += 1
+            setupSum += seconds
+            for (i, bound) in Self.setupBuckets.enumerated() where seconds <= bound { setupCounts[i] += 1 }
+        }
+    }
+
+    public func render() -> String {
+        let live = liveBytes()
+        var text = ""
+        func metric(_ name: String, _ type: String, _ help: String, _ lines: [String]) {
+            text += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+            for line in lines { text += line + "\n" }
+        }
+        metric("uvtunnel_tunnels_open", "gauge", "Tunnels open now, including those waiting for sign-in.",
+               ["uvtunnel_tunnels_open \(openTunnels())"])
+        metric("uvtunnel_tunnels_waiting_for_sign_in", "gauge", "Local connections held while a sign-in runs.",
+               ["uvtunnel_tunnels_waiting_for_sign_in \(waitingForSignIn())"])
+        metric("uvtunnel_tunnels_total", "counter", "Tunnels ended, by outcome.",
+               outcomes.keys.sorted().map { "uvtunnel_tunnels_total{outcome=\"\($0)\"} \(outcomes[$0]!)" })
+        metric("uvtunnel_bytes_total", "counter", "Bytes relayed: up is local to gateway, down is gateway to local.",
+               ["uvtunnel_bytes_total{direction=\"up\"} \(closedBytesUp + live.up)",
+                "uvtunnel_bytes_total{direction=\"down\"} \(closedBytesDown + live.down)"])
+        var buckets = zip(Self.setupBuckets, setupCounts).map { "uvtunnel_setup_seconds_bucket{le=\"\($0)\"} \($1)" }
+        buckets.append("uvtunnel_setup_seconds_bucket{le=\"+Inf\"} \(setupCount)")
+        buckets.append("uvtunnel_setup_seconds_sum \(setupSum)")
+        buckets.append("uvtunnel_setup_seconds_count \(setupCount)")
+        metric("uvtunnel_setup_seconds", "histogram", "Accept to tunnel open (TCP, TLS, CONNECT answered).", buckets)
+        metric("uvtunnel_sign_ins_total", "counter", "Browser sign-ins started.", ["uvtunnel_sign_ins_total \(signIns())"])
+        return text
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import Logging
+import UVTunnel
+
+/// A `TunnelEntry` checked and turned into what the loop runs: parsed route
+/// and address, TLS context, token choice. Preparing every entry before
+/// changing anything is what lets a bad config reload leave the running set
+/// untouched.
+struct PreparedEntry {
+    enum Tokens {
+        case fixed(String)
+        case signIn(SignInSettings, cached: String?, authTimeout: Double)
+    }
+
+    /// Why an entry cannot run; `usage` means a bad value (exit 2 on the command line).
+    struct Failure: Error, CustomStringConvertible {
+        var usage: Bool
+        var description: String
+    }
+
+    let entry: TunnelEntry
+    let route: Route
+    /// nil for `--listen -` (stdin/stdout).
+    let listen: SocketAddress?
+    let options: TunnelOptions
+    let tokens: Tokens
+
+    init(_ entry: TunnelEntry, logger: Logger) throws(Failure) {
+        self.entry = entry
+        do {
+            route = try Route.parse(entry.route, pomeriumURL: entry.pomeriumURL)
+        } catch {
+            throw Failure(usage: true, description: error.message)
+        }
+        if entry.listen == "-" {
+            listen = nil
+        } else {
+            do { listen = try SocketAddress.parseListen(entry.listen) } catch {
+                throw Failure(usage: true, description: "--listen: \(error.message)")
+            }
+        }
+        let tls = try Self.tlsContext(entry, route: route, logger: logger)
+        var options = TunnelOptions(route: route, tls: route.useTLS ? tls : nil, verifyHostName: !entry.disableTLSVerification)
+        options.connectTimeoutMilliseconds = UInt64(entry.connectTimeout * 1000)
+        options.maxLifetimeMilliseconds = entry.maxTunnelLifetime.map { UInt64($0 * 1000) }
+        self.options = options
+        tokens = try Self.tokens(entry, route: route, tls: tls, logger: logger)
+    }
+
+    /// Built even for an http:// gateway: its login call may redirect to https.
+    private static func tlsContext(_ entry: TunnelEntry, route: Route, logger: Logger) throws(Failure) -> TLSContext {
+        var tlsOptions = TLSClientOptions()
+        tlsOptions.verifyPeer = !entry.disableTLSVerification
+        if entry.disableTLSVerification && route.useTLS {
+            logger.warning("TLS verification is off (--disable-tls-verification) for \(route.gatewayAuthority): the gateway's identity is not checked")
+        }
+        tlsOptions.extraCAFile = entry.alternateCAPath
+        if let encoded = entry.caCert {
+            guard let data = Data(base64Encoded: encoded.trimmingCharacters(in: .whitespacesAndNewlines), options: .ignoreUnknownCharacters),
+                  let pem = String(data: data, encoding: .utf8), pem.contains("-----BEGIN") else {
+                throw Failure(usage: true, description: "--ca-cert must be a base64-encoded PEM certificate (e.g. base64 -w0 ca.pem)")
+            }
+            tlsOptions.extraCAPEM = pem
+        }
+        tlsOptions.clientCertificateFile = entry.clientCert
+        tlsOptions.clientKeyFile = entry.clientKey
+        do {
+            return try TLSContext.client(tlsOptions)
+        } catch {
+            throw Failure(usage: false, description: error.message)
+        }
+    }
+
+    private static func tokens(_ entry: TunnelEntry, route: Route, tls: TLSContext, logger: Logger) throws(Failure) -> Tokens {
+        if let token = entry.serviceAccount {
+            return .fixed(try checked(token, origin: "--service-account"))
+        }
+        if let path = entry.serviceAccountFile {
+            guard let data = FileManager.default.contents(atPath: path), data.count <= 64 * 1024 else {
+                throw Failure(usage: false, description: "--service-account-file \(path): cannot read it (missing, unreadable or over 64 KiB)")
+            }
+            let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            return .fixed(try checked(token, origin: "--service-account-file \(path)"))
+        }
+        var cache: TokenCache?
+        do {
+            cache = TokenCache(directory: try TokenCache.defaultDirectory())
+        } catch {
+            logger.warning("no token cache: \(error)")
+        }
+        let settings = SignInSettings(route: route, tls: tls, verifyHostName: !entry.disableTLSVerification,
+                                      browserCommand: entry.browserCommand.map(Credentials.splitCommand),
+                                      openBrowser: !entry.noBrowser, cache: cache)
+        var cached: String?
+        if let cache {
+            do { cached = try cache.load(key: settings.cacheKey) } catch { logger.warning("ignoring the cached token: \(error)") }
+        }
+        return .signIn(settings, cached: cached, authTimeout: entry.authTimeout)
+    }
+
+    /// A token goes into an HTTP header: refuse anything that could break it.
+    private static func checked(_ token: String, origin: String) throws(Failure) -> String {
+        guard !token.isEmpty, token.utf8.count <= 16 * 1024,
+              token.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7f }) else {
+            throw Failure(usage: true, description: "\(origin): not a usable token (empty, too long, or contains spaces or control characters)")
+        }
+        return token
+    }
+}
