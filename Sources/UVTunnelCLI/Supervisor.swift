@@ -32,6 +32,8 @@ final class Supervisor {
     private var signals: [SignalWatcher] = []
     private var isShuttingDown = false
     private var pendingServers = 0
+    /// Sockets systemd passed us, handed to entries in order.
+    private var activatedSockets = SocketActivation.takeListeners()
     var exitCode: Int32 = 0
     /// Signals this process handles itself (exec mode leaves SIGINT to the child).
     var onSignal: ((Int32) -> Void)?
@@ -151,8 +153,16 @@ final class Supervisor {
         server.onTunnelClosed = { [metrics] tunnel, outcome in metrics.tunnelClosed(tunnel, outcome) }
         guard let address = prepared.listen else { throw RuntimeError("internal: no listen address") }
         let bound: SocketAddress
-        do { bound = try server.listen(on: address) } catch {
-            throw RuntimeError("cannot listen on \(address): \(error.reason)")
+        if !activatedSockets.isEmpty {
+            let fd = activatedSockets.removeFirst()
+            do { bound = try server.listen(adopting: fd) } catch {
+                throw RuntimeError("cannot use the socket passed by systemd (fd \(fd)): \(error.reason)")
+            }
+            logger.info("socket activation: serving fd \(fd) instead of --listen \(prepared.entry.listen)")
+        } else {
+            do { bound = try server.listen(on: address) } catch {
+                throw RuntimeError("cannot listen on \(address): \(error.reason)")
+            }
         }
         if !bound.isLoopback {
             logger.warning("listening on \(bound), which is not loopback: anyone who can reach it rides on your sign-in; use --listen 127.0.0.1:\(bound.port) unless that is what you want")

@@ -38,6 +38,9 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("token-ttl"), help: ArgumentHelp("Lifetime in seconds of tokens issued by the sign-in page.", valueName: "seconds"))
     var tokenTTL: Int64 = 3600
 
+    @Option(name: .customLong("allow-file"), help: ArgumentHelp("File of --allow patterns, one per line; re-read on SIGHUP.", valueName: "file"))
+    var allowFile: String?
+
     @Option(name: .customLong("answer-status"), help: ArgumentHelp("Answer every CONNECT with this status (testing).", valueName: "code"))
     var answerStatus: Int?
 
@@ -46,6 +49,18 @@ struct Serve: ParsableCommand {
             throw ValidationError("--answer-status must be 100-599")
         }
         if (cert == nil) != (key == nil) { throw ValidationError("--cert and --key go together") }
+    }
+
+    /// `--allow` values plus the lines of `--allow-file` (# comments allowed).
+    private func policy() throws -> DestinationPolicy {
+        var patterns = allow
+        if let allowFile {
+            let text = try String(contentsOfFile: allowFile, encoding: .utf8)
+            patterns += text.split(separator: "\n").map { $0.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? "" }
+                .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            if patterns.isEmpty { return DestinationPolicy(rules: []) }  // an empty file allows nothing
+        }
+        return try DestinationPolicy.parse(patterns)
     }
 
     func run() throws {
@@ -78,7 +93,7 @@ struct Serve: ParsableCommand {
             }
         }
         var options = GatewayOptions(tls: tls, verifyToken: verify,
-                                     destinations: try DestinationPolicy.parse(allow), forcedStatus: answerStatus)
+                                     destinations: try policy(), forcedStatus: answerStatus)
         let ttl = tokenTTL
         options.issueToken = {
             let now = Int64(Date().timeIntervalSince1970)
@@ -96,6 +111,14 @@ struct Serve: ParsableCommand {
                 watchers.forEach { $0.close() }
             })
         }
+        watchers.append(try SignalWatcher(loop: loop, signal: SIGHUP) { _ in
+            do {
+                server.setDestinations(try policy())
+                logger.info("policy reloaded")
+            } catch {
+                logger.error("policy reload rejected, keeping the old one: \(error)")
+            }
+        })
         // Unbuffered, so a script or test reading our stdout learns the port at once.
         FileHandle.standardOutput.write(Data("uvtunnel-gateway: listening on \(bound)\n".utf8))
         loop.run()

@@ -5,7 +5,7 @@ import Logging
 /// destination, dials the target and relays.
 public final class GatewayServer {
     private let loop: EventLoop
-    private let options: GatewayOptions
+    private var options: GatewayOptions
     private let logger: Logger
     private var listener: TCPListener?
     private var connections: [Int: GatewayConnection] = [:]
@@ -40,6 +40,12 @@ public final class GatewayServer {
     }
 
     public var openConnections: Int { connections.count }
+
+    /// A policy change (SIGHUP): new CONNECTs are judged by it; tunnels already
+    /// open keep running, as with Pomerium (authorization happens at CONNECT).
+    public func setDestinations(_ policy: DestinationPolicy) {
+        options.destinations = policy
+    }
 
     /// Stops accepting and closes every connection.
     public func close() {

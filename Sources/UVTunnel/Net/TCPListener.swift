@@ -27,6 +27,22 @@ public final class TCPListener {
         if let bound = boundAddress() { self.address = bound }
     }
 
+    /// Adopts a listening socket someone else made (systemd socket activation).
+    public init(loop: EventLoop, adopting fd: Int32, backlog: Int32 = 1024) throws(UVError) {
+        self.loop = loop
+        address = try! SocketAddress(ip: "0.0.0.0", port: 0)  // a literal that always parses; replaced below
+        uv_tcp_init(loop.raw, handle)
+        handle.pointee.data = Unmanaged.passRetained(self).toOpaque()
+        do throws(UVError) {
+            try UVError.check(uv_tcp_open(handle, uv_os_sock_t(fd)), "adopt socket fd \(fd)")
+            try UVError.check(uv_listen(cshim_as_stream(handle), backlog, TCPListener.connectionCallback), "listen on fd \(fd)")
+        } catch {
+            close()
+            throw error
+        }
+        if let bound = boundAddress() { address = bound }
+    }
+
     public func start(_ body: @escaping (UVStream) -> Void) { onAccept = body }
 
     private func boundAddress() -> SocketAddress? {

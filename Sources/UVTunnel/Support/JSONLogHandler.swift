@@ -11,6 +11,11 @@ public struct JSONLogHandler: LogHandler {
 
     public init(label: String) { self.label = label }
 
+    /// The events a log reader filters on; a message starting with one of them
+    /// gets it as its `event` field (longest first: "connected" vs "connecting").
+    static let events = ["connecting", "connected", "auth required", "disconnected", "refused", "failed",
+                         "signed in", "listening", "received signal", "reloaded", "reload rejected", "recheck"]
+
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
@@ -24,6 +29,9 @@ public struct JSONLogHandler: LogHandler {
         ]
         for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {
             fields[key] = "\(value)"
+        }
+        if let name = Self.events.first(where: { event.message.description.hasPrefix($0) }) {
+            fields["event"] = name
         }
         guard let data = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]) else { return }
         FileHandle.standardError.write(data + Data("\n".utf8))

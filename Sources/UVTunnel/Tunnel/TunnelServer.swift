@@ -49,7 +49,16 @@ public final class TunnelServer {
     /// Starts listening; returns the bound address (the real port for `:0`).
     @discardableResult
     public func listen(on address: SocketAddress, backlog: Int32 = 1024) throws(UVError) -> SocketAddress {
-        let listener = try TCPListener(loop: loop, address: address, backlog: backlog)
+        try serve(try TCPListener(loop: loop, address: address, backlog: backlog))
+    }
+
+    /// Serves a listening socket passed in by systemd (`LISTEN_FDS`).
+    @discardableResult
+    public func listen(adopting fd: Int32) throws(UVError) -> SocketAddress {
+        try serve(try TCPListener(loop: loop, adopting: fd))
+    }
+
+    private func serve(_ listener: TCPListener) -> SocketAddress {
         listener.onAcceptError = { [weak self] error in
             guard let self else { return }
             self.counters.acceptErrors += 1
