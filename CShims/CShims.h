@@ -53,6 +53,9 @@ static inline long cshim_BIO_set_mem_eof_return(BIO *b, long v) { return BIO_set
 static inline long cshim_SSL_CTX_add1_chain_cert(SSL_CTX *ctx, X509 *x) { return SSL_CTX_add1_chain_cert(ctx, x); }
 static inline long cshim_BIO_pending(BIO *b) { return (long)BIO_pending(b); }
 static inline void cshim_OPENSSL_free(void *p) { OPENSSL_free(p); }
+static inline int cshim_SSL_CTX_set_app_data(SSL_CTX *ctx, void *arg) { return SSL_CTX_set_app_data(ctx, arg); }
+static inline void *cshim_SSL_CTX_get_app_data(const SSL_CTX *ctx) { return SSL_CTX_get_app_data(ctx); }
+static inline long cshim_SSL_SESS_CACHE_CLIENT_ONLY(void) { return SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE; }
 static inline X509_NAME *cshim_X509_get_subject_name(X509 *x) { return X509_get_subject_name(x); }
 
 // EVP_EC_gen is a macro over a variadic function: make a P-256 key.

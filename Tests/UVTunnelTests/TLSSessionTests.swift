@@ -84,6 +84,28 @@ final class TLSSessionTests: XCTestCase {
         pool.give(got)
     }
 
+    func testSecondConnectionResumesTheSession() throws {
+        let made = try CertificateFactory.makeSelfSigned()
+        let serverContext = try TLSContext.server(certificatePEM: made.certificatePEM, privateKeyPEM: made.privateKeyPEM)
+        var options = TLSClientOptions()
+        options.extraCAPEM = made.certificatePEM
+        let clientContext = try TLSContext.client(options)
+        var resumed: [Bool] = []
+        for _ in 0..<2 {
+            let client = try TLSSession(client: clientContext, serverName: "localhost", verifyName: true)
+            let server = try TLSSession(server: serverContext)
+            let (c, s) = handshake(client, server)
+            guard case .done = c, case .done = s else { return XCTFail("handshake: \(c) \(s)") }
+            // TLS 1.3 tickets come after the handshake: let the client read them.
+            shuttle(server, client)
+            let scratch = pool.take()
+            _ = client.read(into: scratch)
+            pool.give(scratch)
+            resumed.append(client.resumed)
+        }
+        XCTAssertEqual(resumed, [false, true])
+    }
+
     func testUntrustedCertificateFailsWithVerifyReason() throws {
         let stranger = try CertificateFactory.makeSelfSigned()
         let (client, server) = try makePair(trust: stranger.certificatePEM)

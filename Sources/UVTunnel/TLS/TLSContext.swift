@@ -20,12 +20,16 @@ public struct TLSClientOptions: Sendable {
 public final class TLSContext: @unchecked Sendable {
     let raw: OpaquePointer
     public let isServer: Bool
+    /// Client contexts remember sessions per gateway name to resume them.
+    let sessionCache: TLSSessionCache?
 
     private init(method: OpaquePointer, isServer: Bool) throws(TLSError) {
         ERR_clear_error()
         guard let ctx = SSL_CTX_new(method) else { throw TLSError.fromQueue("SSL_CTX_new") }
         raw = ctx
         self.isServer = isServer
+        sessionCache = isServer ? nil : TLSSessionCache()
+        sessionCache?.attach(to: ctx)
         // TLS 1.2 is the floor (SPEC); buffers are released while a connection is idle.
         _ = cshim_SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION)
         _ = cshim_SSL_CTX_set_mode(ctx, cshim_SSL_MODE_RELEASE_BUFFERS())

@@ -8,6 +8,10 @@ final class TLSSession {
     private let input: OpaquePointer   // ciphertext from the network (owned by ssl)
     private let output: OpaquePointer  // ciphertext to the network (owned by ssl)
     private var sentCloseNotify = false
+    /// Kept alive as long as the SSL: its session cache is the SSL_CTX's app data.
+    private let context: TLSContext
+    /// The gateway name a client session verifies (empty on the server side).
+    let serverName: String
 
     enum Step { case done, wantMore, failed(TLSError) }
     enum ReadStep { case bytes(Int), wantMore, closed, failed(TLSError) }
@@ -16,6 +20,8 @@ final class TLSSession {
     /// RFC 6066 asks) and is what the certificate must match.
     init(client context: TLSContext, serverName: String, verifyName: Bool) throws(TLSError) {
         (ssl, input, output) = try TLSSession.make(context)
+        self.context = context
+        self.serverName = serverName
         let isIP = serverName.contains(":") || serverName.allSatisfy { $0.isNumber || $0 == "." }
         if !isIP {
             _ = cshim_SSL_set_tlsext_host_name(ssl, serverName)
@@ -29,10 +35,15 @@ final class TLSSession {
             }
         }
         SSL_set_connect_state(ssl)
+        // Unretained: the SSL never outlives this object (freed in deinit).
+        _ = SSL_set_ex_data(ssl, 0, Unmanaged.passUnretained(self).toOpaque())
+        context.sessionCache?.offer(to: ssl, name: serverName)
     }
 
     init(server context: TLSContext) throws(TLSError) {
         (ssl, input, output) = try TLSSession.make(context)
+        self.context = context
+        serverName = ""
         SSL_set_accept_state(ssl)
     }
 
@@ -150,4 +161,7 @@ final class TLSSession {
     }
 
     var protocolVersion: String { String(cString: SSL_get_version(ssl)) }
+
+    /// True when this handshake resumed an earlier session.
+    var resumed: Bool { SSL_session_reused(ssl) == 1 }
 }

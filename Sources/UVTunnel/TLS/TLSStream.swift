@@ -34,6 +34,7 @@ public final class TLSStream: ByteStream {
 
     public var negotiatedProtocol: String? { session.negotiatedProtocol }
     public var protocolVersion: String { session.protocolVersion }
+    public var resumedSession: Bool { session.resumed }
 
     /// Runs the handshake; `completion` gets nil once it is done, or the reason it failed.
     public func handshake(completion: @escaping (StreamError?) -> Void) {

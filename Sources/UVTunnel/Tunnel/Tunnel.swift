@@ -156,7 +156,7 @@ public final class Tunnel {
             if let error {
                 return self.close(.failed("gateway \(self.options.route.gatewayAuthority): \(error.message)"))
             }
-            self.logger.trace("TLS established", metadata: ["version": "\(tls.protocolVersion)"])
+            self.logger.trace("TLS established", metadata: ["version": "\(tls.protocolVersion)", "resumed": "\(tls.resumedSession)"])
             self.sendConnect()
         }
     }
