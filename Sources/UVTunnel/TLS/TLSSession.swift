@@ -142,6 +142,13 @@ final class TLSSession {
 
     var pendingOutput: Int { cshim_BIO_pending(output) }
 
+    /// Gives OpenSSL's record buffers back while the tunnel is idle: with
+    /// RELEASE_BUFFERS OpenSSL 3.0 still keeps a 16 KiB write buffer per
+    /// connection, which is most of an idle tunnel's memory. A no-op (returns
+    /// false) while a record is half read or written.
+    @discardableResult
+    func releaseIdleBuffers() -> Bool { SSL_free_buffers(ssl) == 1 }
+
     /// Plaintext or ciphertext already inside OpenSSL that a read could return
     /// without more input from the socket.
     var hasBufferedInput: Bool { SSL_pending(ssl) > 0 || cshim_BIO_pending(input) > 0 }

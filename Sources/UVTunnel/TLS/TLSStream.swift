@@ -111,6 +111,8 @@ public final class TLSStream: ByteStream {
                 continue
             case .wantMore:
                 pool.give(buffer)
+                // Nothing more to decrypt for now: the tunnel may sit idle for hours.
+                session.releaseIdleBuffers()
                 if socketEnded {
                     endDelivered = true
                     if session.hasBufferedInput {
@@ -163,6 +165,8 @@ public final class TLSStream: ByteStream {
             return
         }
         flushOutput(completion: completion)
+        // The ciphertext now sits in our buffers; OpenSSL's own can go.
+        session.releaseIdleBuffers()
     }
 
     /// Sends close_notify, then FIN: the gateway sees our direction end while
