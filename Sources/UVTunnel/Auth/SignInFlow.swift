@@ -34,7 +34,8 @@ final class SignInFlow {
         let loginURL = LoginURL.make(route: settings.route, callbackPort: listener.address.port)
         logger.info("auth required: signing in to \(settings.route.gatewayAuthority)")
         HTTPFetch.get(loginURL, loop: loop, tls: settings.tls, verifyHostName: settings.verifyHostName,
-                      userAgent: settings.userAgent, timeoutMilliseconds: settings.loginTimeoutMilliseconds) { [weak self] result in
+                      userAgent: settings.userAgent, egressProxy: settings.egressProxy,
+                      timeoutMilliseconds: settings.loginTimeoutMilliseconds) { [weak self] result in
             self?.loginAnswered(result)
         }
     }

@@ -1,6 +1,8 @@
 /// One HTTP/1.1 GET on the loop, with TLS when the URL is https, a bounded
 /// head and body, redirects followed, and one deadline for all of it. Used by
-/// the sign-in flow for the gateway's login endpoint.
+/// the sign-in flow for the gateway's login endpoint. Each hop (the URL and
+/// every redirect) is dialled by GatewayDialer, through the egress proxy
+/// when one applies to that host.
 public final class HTTPFetch {
     public struct Response: Sendable {
         public var url: HTTPURL
@@ -17,23 +19,25 @@ public final class HTTPFetch {
     private let tls: TLSContext
     private let verifyHostName: Bool
     private let userAgent: String
+    private let egressProxy: EgressProxy
     private let timer: UVTimer
     private var completion: ((Result<Response, Failure>) -> Void)?
     private var redirectsLeft: Int
     private var url: HTTPURL
+    private var dialer: GatewayDialer?
     private var stream: ByteStream?
-    private var socket: UVStream?
     private var headParser = ResponseHeadParser()
     private var head: ResponseHead?
     private var bodyDecoder: HTTPBodyDecoder?
 
     private init(url: HTTPURL, loop: EventLoop, tls: TLSContext, verifyHostName: Bool, userAgent: String,
-                 maxRedirects: Int, completion: @escaping (Result<Response, Failure>) -> Void) {
+                 egressProxy: EgressProxy, maxRedirects: Int, completion: @escaping (Result<Response, Failure>) -> Void) {
         self.url = url
         self.loop = loop
         self.tls = tls
         self.verifyHostName = verifyHostName
         self.userAgent = userAgent
+        self.egressProxy = egressProxy
         redirectsLeft = maxRedirects
         self.completion = completion
         timer = UVTimer(loop: loop)
@@ -41,10 +45,10 @@ public final class HTTPFetch {
 
     /// Starts the GET; `completion` runs once, from the loop.
     public static func get(_ url: HTTPURL, loop: EventLoop, tls: TLSContext, verifyHostName: Bool,
-                           userAgent: String, timeoutMilliseconds: UInt64, maxRedirects: Int = 5,
-                           completion: @escaping (Result<Response, Failure>) -> Void) {
+                           userAgent: String, egressProxy: EgressProxy = .direct, timeoutMilliseconds: UInt64,
+                           maxRedirects: Int = 5, completion: @escaping (Result<Response, Failure>) -> Void) {
         let fetch = HTTPFetch(url: url, loop: loop, tls: tls, verifyHostName: verifyHostName, userAgent: userAgent,
-                              maxRedirects: maxRedirects, completion: completion)
+                              egressProxy: egressProxy, maxRedirects: maxRedirects, completion: completion)
         // The timer's closure keeps the fetch alive until it finishes.
         fetch.timer.start(milliseconds: timeoutMilliseconds) {
             fetch.finish(.failure(Failure(message: "GET \(url) timed out after \(timeoutMilliseconds / 1000)s")))
@@ -54,51 +58,25 @@ public final class HTTPFetch {
 
     private func begin() {
         let target = url
-        Resolver.resolve(target.host, port: target.port, loop: loop) { [self] result in
-            guard completion != nil else { return }
+        let proxy = egressProxy.proxy(forHost: target.host, port: target.port, tls: target.isTLS)
+        let hop = GatewayDialer(loop: loop, target: DialTarget(
+            host: target.host, port: target.port, tls: target.isTLS ? tls : nil, verifyHostName: verifyHostName,
+            proxy: proxy, userAgent: userAgent, role: "host")) { [self] result in
+            self.dialer = nil
+            guard completion != nil else {
+                if case .success(let stream) = result { stream.close() }
+                return
+            }
             switch result {
-            case .failure(let error): finish(.failure(Failure(message: "GET \(target): cannot resolve \(target.host): \(error.reason)")))
-            case .success(let addresses): connect(addresses[...])
-            }
-        }
-    }
-
-    private func connect(_ addresses: ArraySlice<SocketAddress>) {
-        guard let address = addresses.first else { return }
-        do {
-            let socket = try UVStream.tcp(loop: loop)
-            self.socket = socket
-            try socket.connect(to: address) { [self] error in
-                guard completion != nil else { return }
-                if let error {
-                    socket.close()
-                    self.socket = nil
-                    if addresses.count > 1 { return connect(addresses.dropFirst()) }
-                    return finish(.failure(Failure(message: "GET \(url): cannot connect to \(address): \(error.reason)")))
-                }
-                connected(socket)
-            }
-        } catch {
-            finish(.failure(Failure(message: "GET \(url): \(error)")))
-        }
-    }
-
-    private func connected(_ socket: UVStream) {
-        guard url.scheme == "https" else {
-            stream = socket
-            return sendRequest()
-        }
-        do {
-            let secure = try TLSStream.client(socket: socket, context: tls, serverName: url.host, verifyName: verifyHostName)
-            stream = secure
-            secure.handshake { [self] error in
-                guard completion != nil else { return }
-                if let error { return finish(.failure(Failure(message: "GET \(url): \(error.message)"))) }
+            case .success(let connected):
+                stream = connected
                 sendRequest()
+            case .failure(let error):
+                finish(.failure(Failure(message: "GET \(target): \(error.message)")))
             }
-        } catch {
-            finish(.failure(Failure(message: "GET \(url): \(error.message)")))
         }
+        dialer = hop
+        hop.start()
     }
 
     private func sendRequest() {
@@ -174,9 +152,10 @@ public final class HTTPFetch {
     }
 
     private func closeConnection() {
-        if let stream { stream.close() } else { socket?.close() }
+        dialer?.cancel()
+        dialer = nil
+        stream?.close()
         stream = nil
-        socket = nil
     }
 
     private func finish(_ result: Result<Response, Failure>) {

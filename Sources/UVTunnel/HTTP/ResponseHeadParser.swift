@@ -23,6 +23,8 @@ public struct ResponseHead: Sendable, Equatable {
 /// tunnel bytes start in the chunk that completed it.
 public struct ResponseHeadParser: Sendable {
     public let limit: Int
+    /// Who answers, as error messages name it: "gateway", or "egress proxy host:port".
+    public let peer: String
     public static let maxHeaders = 100
 
     private var splitter: HeadLineSplitter
@@ -36,8 +38,9 @@ public struct ResponseHeadParser: Sendable {
         case done(ResponseHead)
     }
 
-    public init(limit: Int = 16 * 1024) {
+    public init(limit: Int = 16 * 1024, peer: String = "gateway") {
         self.limit = limit
+        self.peer = peer
         self.splitter = HeadLineSplitter(limit: limit)
     }
 
@@ -58,14 +61,14 @@ public struct ResponseHeadParser: Sendable {
             let byte = bytes[index]
             if statusLine == nil && !Self.statusLinePrefixAccepts(byte, at: splitter.line.count) {
                 // Show what was sent: the line so far plus what follows in this read.
-                throw fail(Self.notHTTP(splitter.line + Array(bytes[index...].prefix(64))))
+                throw fail(notHTTP(splitter.line + Array(bytes[index...].prefix(64))))
             }
             consumed += 1
             let line: [UInt8]?
             do {
                 line = try splitter.push(byte)
             } catch {
-                throw fail(Self.describe(error, limit: limit))
+                throw fail(describe(error))
             }
             if let line, let head = try take(line) {
                 state = .done(head)
@@ -83,12 +86,12 @@ public struct ResponseHeadParser: Sendable {
         case .failed(let error):
             return error
         case .done:
-            return HTTPHeadError(message: "gateway closed the connection after the response head")
+            return HTTPHeadError(message: "\(peer) closed the connection after the response head")
         case .reading:
             if splitter.count == 0 {
-                return HTTPHeadError(message: "gateway closed the connection before sending a response")
+                return HTTPHeadError(message: "\(peer) closed the connection before sending a response")
             }
-            return HTTPHeadError(message: "gateway closed the connection after \(splitter.count) bytes, before the end of the response head")
+            return HTTPHeadError(message: "\(peer) closed the connection after \(splitter.count) bytes, before the end of the response head")
         }
     }
 
@@ -105,10 +108,10 @@ public struct ResponseHeadParser: Sendable {
             return ResponseHead(status: statusLine.status, reason: statusLine.reason, headers: headers)
         }
         guard headers.count < Self.maxHeaders else {
-            throw fail(HTTPHeadError(message: "gateway sent an invalid response: more than \(Self.maxHeaders) header lines"))
+            throw fail(HTTPHeadError(message: "\(peer) sent an invalid response: more than \(Self.maxHeaders) header lines"))
         }
         guard let header = HTTPToken.parseHeaderLine(line) else {
-            throw fail(HTTPHeadError(message: "gateway sent an invalid response: malformed header line \(PrintableText.quoted(line))"))
+            throw fail(HTTPHeadError(message: "\(peer) sent an invalid response: malformed header line \(PrintableText.quoted(line))"))
         }
         headers.append(header)
         return nil
@@ -119,10 +122,10 @@ public struct ResponseHeadParser: Sendable {
     private mutating func parseStatusLine(_ line: [UInt8]) throws(HTTPHeadError) -> (status: Int, reason: String) {
         guard line.count >= 12, line[9...11].allSatisfy(HTTPToken.isDigit),
               line.count == 12 || line[12] == 0x20
-        else { throw fail(Self.notHTTP(line)) }
+        else { throw fail(notHTTP(line)) }
         let status = line[9...11].reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
         guard (100...599).contains(status) else {
-            throw fail(HTTPHeadError(message: "gateway sent an invalid response: status \(status) is not between 100 and 599"))
+            throw fail(HTTPHeadError(message: "\(peer) sent an invalid response: status \(status) is not between 100 and 599"))
         }
         let reason = line.count > 13 ? String(decoding: line[13...], as: UTF8.self) : ""
         return (status, reason)
@@ -149,18 +152,18 @@ public struct ResponseHeadParser: Sendable {
         return error
     }
 
-    private static func notHTTP(_ sent: [UInt8]) -> HTTPHeadError {
-        HTTPHeadError(message: "gateway sent an invalid response: expected \"HTTP/1.1 <status>\", got \(PrintableText.quoted(sent))")
+    private func notHTTP(_ sent: [UInt8]) -> HTTPHeadError {
+        HTTPHeadError(message: "\(peer) sent an invalid response: expected \"HTTP/1.1 <status>\", got \(PrintableText.quoted(sent))")
     }
 
-    private static func describe(_ problem: HeadLineSplitter.Problem, limit: Int) -> HTTPHeadError {
+    private func describe(_ problem: HeadLineSplitter.Problem) -> HTTPHeadError {
         switch problem {
         case .tooLarge:
-            return HTTPHeadError(message: "gateway sent an invalid response: response head larger than \(limit) bytes")
+            return HTTPHeadError(message: "\(peer) sent an invalid response: response head larger than \(limit) bytes")
         case .controlByte(let byte):
-            return HTTPHeadError(message: "gateway sent an invalid response: control character 0x\(PrintableText.hex(byte)) in the response head")
+            return HTTPHeadError(message: "\(peer) sent an invalid response: control character 0x\(PrintableText.hex(byte)) in the response head")
         case .strayCarriageReturn:
-            return HTTPHeadError(message: "gateway sent an invalid response: carriage return not followed by line feed in the response head")
+            return HTTPHeadError(message: "\(peer) sent an invalid response: carriage return not followed by line feed in the response head")
         }
     }
 }

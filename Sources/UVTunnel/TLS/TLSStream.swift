@@ -32,6 +32,15 @@ public final class TLSStream: ByteStream {
         TLSStream(socket: socket, session: try TLSSession(server: context))
     }
 
+    /// Ciphertext that arrived before this stream took over the socket (an
+    /// egress proxy may pass the server's first bytes on in the same read as
+    /// its `200`): fed to the session so the handshake reads it first.
+    /// Takes the buffer back to the pool. Call before `handshake`.
+    func feedEarlyCiphertext(_ buffer: Buffer) {
+        session.feed(buffer)
+        pool.give(buffer)
+    }
+
     public var negotiatedProtocol: String? { session.negotiatedProtocol }
     public var protocolVersion: String { session.protocolVersion }
     public var resumedSession: Bool { session.resumed }

@@ -27,12 +27,12 @@ public final class Tunnel {
     private let startedAt: UInt64
 
     public private(set) var state: State = .waitingForToken
-    private var socket: UVStream?
+    /// Reaching the gateway (resolve, connect, egress proxy, TLS); nil once it answered.
+    private var dialer: GatewayDialer?
     private var gateway: ByteStream?
     private var parser = ResponseHeadParser()
     private var relay: Relay?
     private var sentToken: String?
-    private var resolving: ResolveRequest?
     /// A 3xx/401 leads to one sign-in and one retry, never a loop.
     private var retried = false
     private var onClosed: ((Tunnel, Outcome) -> Void)?
@@ -94,71 +94,41 @@ public final class Tunnel {
         let seconds = Double(options.connectTimeoutMilliseconds) / 1000
         timer.start(milliseconds: options.connectTimeoutMilliseconds) { [weak self] in
             guard let self else { return }
-            self.close(.failed("timed out after \(seconds.formatted1)s in state \(self.state) (--connect-timeout)"))
+            let doing = self.dialer?.activity ?? "in state \(self.state)"
+            self.close(.failed("timed out after \(seconds.formatted1)s \(doing) (--connect-timeout)"))
         }
         let route = options.route
-        logger.debug("connecting", metadata: ["gateway": "\(route.gatewayAuthority)", "destination": "\(route.destination)"])
-        resolving = Resolver.resolve(route.gatewayHost, port: route.gatewayPort, loop: loop) { [weak self] result in
-            guard let self, self.state == .resolving else { return }
-            self.resolving = nil
+        let proxy = options.egressProxy.proxy(forHost: route.gatewayHost, port: route.gatewayPort, tls: options.tls != nil)
+        logger.debug("connecting", metadata: ["gateway": "\(route.gatewayAuthority)", "destination": "\(route.destination)",
+                                              "egress-proxy": "\(proxy?.authority ?? "none")"])
+        let target = DialTarget(host: route.gatewayHost, port: route.gatewayPort, tls: options.tls,
+                                verifyHostName: options.verifyHostName, proxy: proxy, userAgent: options.userAgent)
+        let dialer = GatewayDialer(loop: loop, target: target) { [weak self] result in
+            guard let self, self.state != .closed else { return }
+            self.dialer = nil
             switch result {
-            case .success(let addresses): self.connect(addresses[...])
-            case .failure(let error):
-                self.close(.failed("cannot resolve gateway \(route.gatewayHost): \(error.reason)"))
-            }
-        }
-    }
-
-    // MARK: Gateway connection
-
-    private func connect(_ addresses: ArraySlice<SocketAddress>) {
-        guard let address = addresses.first else { return }
-        state = .connecting
-        do throws(UVError) {
-            let socket = try UVStream.tcp(loop: loop)
-            self.socket = socket
-            try socket.connect(to: address) { [weak self] error in
-                guard let self, self.state == .connecting else { return }
-                if let error {
-                    socket.close()
-                    if addresses.count > 1 { return self.connect(addresses.dropFirst()) }
-                    return self.close(.failed("cannot reach gateway \(self.options.route.gatewayAuthority) at \(address): \(error.reason)"))
+            case .success(let stream):
+                self.gateway = stream
+                if let tls = stream as? TLSStream {
+                    self.logger.trace("TLS established", metadata: ["version": "\(tls.protocolVersion)", "resumed": "\(tls.resumedSession)"])
                 }
-                self.connected(socket)
+                self.sendConnect()
+            case .failure(let error):
+                self.close(.failed(error.message))
             }
-        } catch {
-            // libuv refused at once (e.g. no IPv4 route): the next address may still work.
-            self.socket?.close()
-            self.socket = nil
-            if addresses.count > 1 { return connect(addresses.dropFirst()) }
-            return close(.failed("cannot reach gateway \(options.route.gatewayAuthority): \(error)"))
         }
-    }
-
-    private func connected(_ socket: UVStream) {
-        socket.setNoDelay()
-        socket.setKeepAlive()
-        guard let context = options.tls else {
-            gateway = socket
-            return sendConnect()
-        }
-        state = .handshaking
-        let tls: TLSStream
-        do {
-            tls = try TLSStream.client(socket: socket, context: context, serverName: options.route.gatewayHost,
-                                       verifyName: options.verifyHostName)
-        } catch {
-            return close(.failed(error.message))
-        }
-        gateway = tls
-        tls.handshake { [weak self] error in
-            guard let self, self.state == .handshaking else { return }
-            if let error {
-                return self.close(.failed("gateway \(self.options.route.gatewayAuthority): \(error.message)"))
+        // The dial's stages show in `state` (and so in a timeout's message).
+        dialer.onStage = { [weak self] stage in
+            guard let self, self.state != .closed else { return }
+            switch stage {
+            case .resolving: self.state = .resolving
+            case .connecting, .proxyConnect: self.state = .connecting
+            case .handshaking: self.state = .handshaking
+            case .idle, .finished: break
             }
-            self.logger.trace("TLS established", metadata: ["version": "\(tls.protocolVersion)", "resumed": "\(tls.resumedSession)"])
-            self.sendConnect()
         }
+        self.dialer = dialer
+        dialer.start()
     }
 
     // MARK: CONNECT exchange
@@ -223,9 +193,8 @@ public final class Tunnel {
     private func signInAndRetry(status: Int) {
         retried = true
         timer.stop()
-        if let gateway { gateway.close() } else { socket?.close() }
+        gateway?.close()
         gateway = nil
-        socket = nil
         parser = ResponseHeadParser()
         logger.info("auth required: \(ConnectOutcome.logMessage(status: status))")
         state = .waitingForToken
@@ -266,10 +235,10 @@ public final class Tunnel {
         let wasRelaying = state == .relaying
         state = .closed
         timer.close()
-        resolving?.cancel()
-        resolving = nil
+        dialer?.cancel()
+        dialer = nil
         local.close()
-        if let gateway { gateway.close() } else { socket?.close() }
+        gateway?.close()
         let seconds = Double(loop.now - startedAt) / 1000
         let up = relay?.bytesAToB ?? 0
         let down = relay?.bytesBToA ?? 0

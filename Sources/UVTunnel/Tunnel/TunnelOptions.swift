@@ -10,6 +10,8 @@ public struct TunnelOptions {
     public var userAgent: String
     /// `--max-tunnel-lifetime`: a relaying tunnel is closed after this long.
     public var maxLifetimeMilliseconds: UInt64?
+    /// Which HTTP proxy carries the gateway connection (`--egress-proxy`, HTTPS_PROXY, NO_PROXY).
+    public var egressProxy: EgressProxy = .direct
 
     public init(route: Route, tls: TLSContext?, verifyHostName: Bool = true,
                 connectTimeoutMilliseconds: UInt64 = 15_000,
