@@ -43,8 +43,9 @@ struct PreparedEntry {
         var options = TunnelOptions(route: route, tls: route.useTLS ? tls : nil, verifyHostName: !entry.disableTLSVerification)
         options.connectTimeoutMilliseconds = UInt64(entry.connectTimeout * 1000)
         options.maxLifetimeMilliseconds = entry.maxTunnelLifetime.map { UInt64($0 * 1000) }
+        options.egressProxy = try Self.egressProxy(entry, route: route, logger: logger)
         self.options = options
-        tokens = try Self.tokens(entry, route: route, tls: tls, logger: logger)
+        tokens = try Self.tokens(entry, route: route, tls: tls, egressProxy: options.egressProxy, logger: logger)
     }
 
     /// Built even for an http:// gateway: its login call may redirect to https.
@@ -71,7 +72,8 @@ struct PreparedEntry {
         }
     }
 
-    private static func tokens(_ entry: TunnelEntry, route: Route, tls: TLSContext, logger: Logger) throws(Failure) -> Tokens {
+    private static func tokens(_ entry: TunnelEntry, route: Route, tls: TLSContext, egressProxy: EgressProxy,
+                               logger: Logger) throws(Failure) -> Tokens {
         if let token = entry.serviceAccount {
             return .fixed(try checked(token, origin: "--service-account"))
         }
@@ -88,9 +90,10 @@ struct PreparedEntry {
         } catch {
             logger.warning("no token cache: \(error)")
         }
-        let settings = SignInSettings(route: route, tls: tls, verifyHostName: !entry.disableTLSVerification,
+        var settings = SignInSettings(route: route, tls: tls, verifyHostName: !entry.disableTLSVerification,
                                       browserCommand: entry.browserCommand.map(Credentials.splitCommand),
                                       openBrowser: !entry.noBrowser, cache: cache)
+        settings.egressProxy = egressProxy  // the login call goes the same way as the tunnels
         var cached: String?
         if let cache {
             do { cached = try cache.load(key: settings.cacheKey) } catch { logger.warning("ignoring the cached token: \(error)") }

@@ -40,7 +40,7 @@ struct TunnelFlags: ParsableArguments {
     @Option(name: .customLong("service-account-file"), help: ArgumentHelp("File holding a service account JWT.", valueName: "file"))
     var serviceAccountFile: String?
 
-    @Option(name: .customLong("egress-proxy"), help: ArgumentHelp("HTTP proxy to reach the gateway through (default: HTTPS_PROXY, honouring NO_PROXY).", valueName: "url"))
+    @Option(name: .customLong("egress-proxy"), help: ArgumentHelp("HTTP proxy to reach the gateway through with CONNECT, http://[USER:PASSWORD@]HOST:PORT; default HTTPS_PROXY/HTTP_PROXY; NO_PROXY applies; \"\" for none.", valueName: "url"))
     var egressProxy: String?
 
     @Option(name: .customLong("connect-timeout"), help: ArgumentHelp("Seconds allowed for TCP connect + TLS + CONNECT answer.", valueName: "seconds"))

@@ -19,6 +19,9 @@ final class ChildProcess: @unchecked Sendable {
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env["LOG_LEVEL"] = env["LOG_LEVEL"] ?? "debug"
+        // uvtunnel honours these: a developer's own proxy must not reroute the
+        // tests (egress proxy tests set them explicitly).
+        for name in ["https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY"] { env[name] = nil }
         for (key, value) in environment { env[key] = value }
         process.environment = env
         process.standardInput = stdinPipe
