@@ -199,6 +199,7 @@ public final class GatewayDialer {
             return fail("\(target.namedWithRoute): \(error.message)")
         }
         self.tls = tls
+        tls.endsWithCloseNotifyOnly = target.proxy != nil
         if let early { tls.feedEarlyCiphertext(early) }
         tls.handshake { [weak self] error in
             guard let self, self.completion != nil, self.tls === tls else { return }

@@ -15,6 +15,11 @@ public final class TLSStream: ByteStream {
     private var socketEnded = false
     private var endDelivered = false
     private var isClosed = false
+    /// Through an egress proxy a FIN would end the proxy's whole tunnel
+    /// (squid, like most proxies, does not carry half-close), losing what the
+    /// gateway still sends; so our direction's end is said by close_notify
+    /// alone, and the socket closes with the tunnel.
+    var endsWithCloseNotifyOnly = false
 
     /// Wraps a connected socket; call `handshake` next.
     init(socket: UVStream, session: TLSSession) {
@@ -182,6 +187,7 @@ public final class TLSStream: ByteStream {
     /// its own keeps flowing.
     public func shutdownWrite(completion: @escaping (StreamError?) -> Void) {
         session.sendCloseNotify()
+        guard !endsWithCloseNotifyOnly else { return flushOutput(completion: completion) }
         flushOutput()
         tcp.shutdownWrite(completion: completion)
     }
