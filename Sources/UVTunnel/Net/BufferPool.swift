@@ -54,8 +54,9 @@ public final class Buffer {
     }
 
     /// Lets a producer (libuv read, BIO_read) fill the free space; `body`
-    /// returns how many bytes it wrote.
-    func fill(_ body: (UnsafeMutableRawPointer, Int) -> Int) -> Int {
+    /// returns how many bytes it wrote. Public for the load generator in perf/,
+    /// which fills payloads with memset instead of byte-wise `append`.
+    public func fill(_ body: (UnsafeMutableRawPointer, Int) -> Int) -> Int {
         let n = body(base + end, freeSpace)
         if n > 0 { end += n }
         return n
