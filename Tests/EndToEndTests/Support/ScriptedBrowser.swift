@@ -12,7 +12,7 @@ struct ScriptedBrowser {
         command = directory.path + "/browser.sh"
         try """
         #!/bin/sh
-        echo started >> '\(log)'
+        echo "started $1" >> '\(log)'
         exec curl -sSLk --max-time 20 -o /dev/null "$1"
         """.write(toFile: command, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: command)
