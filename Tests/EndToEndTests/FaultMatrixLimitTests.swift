@@ -21,6 +21,8 @@ final class FaultMatrixLimitTests: XCTestCase {
             while stats.descriptorCount < 240 && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
             XCTAssertGreaterThanOrEqual(stats.descriptorCount, 240, "the descriptor table never filled")
             rig.waitForLine(["too many open files"])
+            let first = rig.tunnel.stderr.split(separator: "\n").first { $0.contains("too many open files") } ?? ""
+            print("at the descriptor limit, first refusal: \(first)")
 
             // No busy loop: while saturated (and with the healthy transfer going),
             // uvtunnel uses little CPU. A loop retrying accept would burn ~1 s/s.
