@@ -19,12 +19,17 @@ final class FaultMatrixPeerTests: XCTestCase {
         let rig = try makeRig(to: "127.0.0.1:\(target.port)")
         try rig.exercise(expecting: ["disconnected 127.0.0.1:\(target.port): "]) {
             // The target echoes 64 KiB, then resets; the gateway ends its side,
-            // and the local client sees its tunnel end after the echoed bytes.
+            // and the local client sees its tunnel end. A reset may discard bytes
+            // still queued on the way (TCP's abort semantics, in the target's and
+            // the gateway's kernels), so what arrives must be an exact prefix.
             let socket = try TestSocket.connect(port: rig.faultyPort)
             let payload = randomBytes(65_536)
             try socket.send(payload)
-            XCTAssert(try socket.receive(exactly: payload.count) == payload)
-            XCTAssertTrue(socket.waitForClose(timeout: 10))
+            socket.setTimeout(10)
+            var received: [UInt8] = []
+            while let chunk = try? socket.receive(), !chunk.isEmpty { received += chunk }
+            XCTAssert(received == Array(payload.prefix(received.count)), "the echo before the reset differs")
+            XCTAssertTrue(socket.waitForClose(timeout: 1), "the tunnel did not end")
         }
     }
 

@@ -32,8 +32,8 @@ final class FaultMatrixTests: XCTestCase {
     }
 
     func testGatewayAcceptsAndNeverAnswers() throws {
-        let (rig, _) = try hostile("silent")
-        try rig.exercise(expecting: ["failed 127.0.0.1:9: timed out after 2.0s in state handshaking (--connect-timeout)"]) {
+        let (rig, peer) = try hostile("silent")
+        try rig.exercise(expecting: ["failed 127.0.0.1:9: timed out after 2.0s in the TLS handshake with gateway 127.0.0.1:\(peer.port) (--connect-timeout)"]) {
             try clientIsClosed(rig.faultyPort)
         }
     }

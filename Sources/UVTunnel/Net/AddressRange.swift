@@ -17,7 +17,7 @@ public struct AddressRange: Sendable, Equatable, CustomStringConvertible {
         let trimmed = Self.trimmed(text)
         let parts = trimmed.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
         let hint = "use an address or network such as 10.0.0.0/8, 192.168.1.7 or fd00::/8"
-        guard let bytes = Self.ipBytes(String(parts[0])) else {
+        guard let bytes = IPBytes.parse(String(parts[0])) else {
             throw AddressError(message: "\"\(trimmed)\" is not an IP address or network; \(hint)")
         }
         let maximum = bytes.count * 8
@@ -58,7 +58,7 @@ public struct AddressRange: Sendable, Equatable, CustomStringConvertible {
         if network.count == 4, bytes.count == 16, bytes.prefix(12).elementsEqual(Self.mappedPrefix) {
             bytes = Array(bytes.suffix(4))
         }
-        return bytes.count == network.count && Self.masked(bytes, prefixLength) == network
+        return IPBytes.matches(bytes, network: network, prefix: prefixLength)
     }
 
     public var description: String {
@@ -79,19 +79,6 @@ public struct AddressRange: Sendable, Equatable, CustomStringConvertible {
             let bits = min(8, max(0, prefix - index * 8))
             return bits == 0 ? 0 : byte & UInt8(truncatingIfNeeded: 0xFF << (8 - bits))
         }
-    }
-
-    /// inet_pton: dotted quads only (no "10.1" shorthands), RFC 4291 text for IPv6.
-    private static func ipBytes(_ text: String) -> [UInt8]? {
-        var v4 = in_addr()
-        if inet_pton(AF_INET, text, &v4) == 1 {
-            return withUnsafeBytes(of: v4) { Array($0) }
-        }
-        var v6 = in6_addr()
-        if inet_pton(AF_INET6, text, &v6) == 1 {
-            return withUnsafeBytes(of: v6) { Array($0) }
-        }
-        return nil
     }
 
     private static func ipv6Text(_ bytes: [UInt8]) -> String {
