@@ -164,8 +164,8 @@ final class Supervisor {
                 throw RuntimeError("cannot listen on \(address): \(error.reason)")
             }
         }
-        if !bound.isLoopback {
-            logger.warning("listening on \(bound), which is not loopback: anyone who can reach it rides on your sign-in; use --listen 127.0.0.1:\(bound.port) unless that is what you want")
+        if !bound.isLoopback && prepared.options.allowFrom.isEmpty {
+            logger.warning("listening on \(bound), which is not loopback: anyone who can reach it rides on your sign-in; use --listen 127.0.0.1:\(bound.port) unless that is what you want, or admit only some clients with --allow-from CIDR")
         }
         let route = prepared.route
         FileHandle.standardError.write(Data("uvtunnel: listening on \(bound), tunnelling to \(route.destination) via \(route.useTLS ? "https" : "http")://\(route.gatewayAuthority)\n".utf8))

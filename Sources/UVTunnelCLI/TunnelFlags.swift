@@ -52,6 +52,9 @@ struct TunnelFlags: ParsableArguments {
     @Option(name: .customLong("recheck-interval"), help: ArgumentHelp("Every this many seconds ask the gateway whether the token is still admitted; close the route's tunnels if not.", valueName: "seconds"))
     var recheckInterval: Double?
 
+    @Option(name: .customLong("allow-from"), help: ArgumentHelp("Admit only local clients from these networks (e.g. 10.0.0.0/8,192.168.1.7,fd00::/8); for a listener that is not loopback.", valueName: "cidr,..."))
+    var allowFrom: String?
+
     @Option(name: .customLong("drain-timeout"), help: ArgumentHelp("Seconds open tunnels may run on after SIGINT/SIGTERM.", valueName: "seconds"))
     var drainTimeout: Double = 10
 
@@ -108,6 +111,7 @@ struct TunnelFlags: ParsableArguments {
         entry.authTimeout = authTimeout
         entry.maxTunnelLifetime = maxTunnelLifetime
         entry.recheckInterval = recheckInterval
+        entry.allowFrom = allowFrom
         do {
             try entry.validate()
         } catch {

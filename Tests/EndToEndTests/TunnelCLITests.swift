@@ -112,7 +112,7 @@ final class TunnelCLITests: XCTestCase {
         let name = try pythonCacheFileName(key: key)
         let dir = cache.path + "/pomerium-cli/jwts"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: dir + "/" + name, contents: Data(try gateway.token().utf8))
+        FileManager.default.createFile(atPath: dir + "/" + name, contents: Data(try gateway.token().utf8), attributes: [.posixPermissions: 0o600])
         let tunnel = try TunnelFixture(["--pomerium-url", "https://127.0.0.1:\(gateway.port)", "--alternate-ca-path", gateway.caPath,
                                         "127.0.0.1:\(target.port)"], environment: ["XDG_CACHE_HOME": cache.path])
         let payload = randomBytes(1000)
@@ -129,7 +129,7 @@ final class TunnelCLITests: XCTestCase {
                     "--no-browser", "--auth-timeout", "1", "127.0.0.1:9"]
 
         // A valid token, but the destination is not allowed: 403 keeps it.
-        FileManager.default.createFile(atPath: file, contents: Data(try gateway.token().utf8))
+        FileManager.default.createFile(atPath: file, contents: Data(try gateway.token().utf8), attributes: [.posixPermissions: 0o600])
         let first = try TunnelFixture(args, environment: ["XDG_CACHE_HOME": cache.path])
         XCTAssertTrue(try TestSocket.connect(port: first.port).waitForClose(timeout: 10))
         first.process.waitForOutput { $0.contains("403") }
@@ -137,7 +137,7 @@ final class TunnelCLITests: XCTestCase {
 
         // A token signed by another key: 401 deletes it.
         let stranger = try GatewayFixture()
-        FileManager.default.createFile(atPath: file, contents: Data(try stranger.token().utf8))
+        FileManager.default.createFile(atPath: file, contents: Data(try stranger.token().utf8), attributes: [.posixPermissions: 0o600])
         let second = try TunnelFixture(args, environment: ["XDG_CACHE_HOME": cache.path])
         XCTAssertTrue(try TestSocket.connect(port: second.port).waitForClose(timeout: 10))
         second.process.waitForOutput { $0.contains("401") }

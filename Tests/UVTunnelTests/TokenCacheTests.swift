@@ -167,8 +167,11 @@ final class TokenCacheTests: XCTestCase {
 
     func testLoadRefusesInvalidUTF8() throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        XCTAssertTrue(FileManager.default.createFile(atPath: directory + "/" + TokenCache.fileName(forKey: "bin"), contents: Data([0xFF, 0xFE, 0x00])))
-        XCTAssertThrowsError(try TokenCache(directory: directory).load(key: "bin"))
+        XCTAssertTrue(FileManager.default.createFile(atPath: directory + "/" + TokenCache.fileName(forKey: "bin"), contents: Data([0xFF, 0xFE, 0x00]),
+                                                     attributes: [.posixPermissions: 0o600]))
+        XCTAssertThrowsError(try TokenCache(directory: directory).load(key: "bin")) { error in
+            XCTAssertTrue(String(describing: error).contains("not UTF-8"), "\(error)")
+        }
     }
 
     // MARK: - delete / clear
@@ -200,9 +203,12 @@ final class TokenCacheTests: XCTestCase {
 
     // MARK: - helpers
 
+    /// Writes a cache file the way pomerium-cli does: mode 0600 (anything
+    /// looser is refused on load, see TokenCacheRefusalTests).
     private func write(_ text: String, name: String) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try Data(text.utf8).write(to: URL(fileURLWithPath: directory + "/" + name))
+        XCTAssertEqual(chmod(directory + "/" + name, 0o600), 0)
     }
 
     private func mode(of path: String) throws -> mode_t {

@@ -8,14 +8,50 @@ import Glibc
 /// with looser modes, a replaced file is swapped in by rename (readers see the
 /// old or the new token, never half of one), and reads are bounded.
 enum PrivateFiles {
-    /// Reads the whole regular file at `path`, or nil when it does not exist.
-    /// Refuses anything that is not a regular file or is larger than `limit`.
-    static func read(_ path: String, limit: Int) throws(TokenCacheError) -> [UInt8]? {
+    /// Reads the token file `name` in `directory`, or nil when either does not
+    /// exist. A token decides whose identity a tunnel carries, so the file is
+    /// refused (with a message saying what to do) unless only we could have
+    /// written it and only we can read it:
+    ///
+    /// - the directory is a real directory (not a symbolic link), owned by us,
+    ///   and not writable by group or others (pomerium-cli's 0755 is fine);
+    /// - the file is a regular file (not a link, FIFO, device), owned by us,
+    ///   with no group or other permissions (0600 or tighter);
+    /// - it is at most `limit` bytes.
+    ///
+    /// Both are opened without following links and checked with fstat on the
+    /// open descriptors, so nothing can be swapped in between check and read.
+    static func readPrivate(directory: String, name: String, limit: Int) throws(TokenCacheError) -> [UInt8]? {
+        let path = (directory as NSString).appendingPathComponent(name)
+        let directoryFD = open(directory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        if directoryFD < 0 {
+            let code = errno
+            if code == ENOENT { return nil }
+            if isSymbolicLink(directory) {
+                throw TokenCacheError(path: directory, message: "token cache directory \(directory) is a symbolic link; refusing to use it (replace it with a directory of your own)")
+            }
+            throw .system("open token cache directory", path: directory, errno: code, advice: "check that it is a directory you own")
+        }
+        defer { close(directoryFD) }
+        var directoryInfo = stat()
+        guard fstat(directoryFD, &directoryInfo) == 0 else {
+            throw .system("inspect token cache directory", path: directory, errno: errno, advice: "check its permissions")
+        }
+        guard directoryInfo.st_uid == geteuid() else {
+            throw TokenCacheError(path: directory, message: "token cache directory \(directory) is owned by uid \(directoryInfo.st_uid), not you (uid \(geteuid())); refusing to use it (remove it, or set XDG_CACHE_HOME to a directory you own)")
+        }
+        guard directoryInfo.st_mode & 0o022 == 0 else {
+            throw TokenCacheError(path: directory, message: "token cache directory \(directory) is writable by other users (mode \(octal(directoryInfo.st_mode))); refusing to use it (chmod 700 \(directory))")
+        }
+
         // O_NONBLOCK: a FIFO planted under this name must not hang us before fstat sees it.
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
+        let fd = openat(directoryFD, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
         if fd < 0 {
             let code = errno
             if code == ENOENT { return nil }
+            if code == ELOOP {
+                throw TokenCacheError(path: path, message: "token file \(path) is a symbolic link; refusing it (remove it: the next sign-in writes a real file)")
+            }
             throw .system("read token file", path: path, errno: code, advice: "check the file's owner and permissions")
         }
         defer { close(fd) }
@@ -25,6 +61,12 @@ enum PrivateFiles {
         }
         guard info.st_mode & S_IFMT == S_IFREG else {
             throw TokenCacheError(path: path, message: "token file \(path) is not a regular file (remove it)")
+        }
+        guard info.st_uid == geteuid() else {
+            throw TokenCacheError(path: path, message: "token file \(path) is owned by uid \(info.st_uid), not you (uid \(geteuid())); refusing it (remove it)")
+        }
+        guard info.st_mode & 0o077 == 0 else {
+            throw TokenCacheError(path: path, message: "token file \(path) has mode \(octal(info.st_mode)), open to other users (it must be 0600); refusing it (remove it and sign in again, or chmod 600 it)")
         }
         guard Int(info.st_size) <= limit else {
             throw tooLarge(path, limit: limit)
@@ -78,8 +120,12 @@ enum PrivateFiles {
     static func makePrivateDirectory(_ path: String) throws(TokenCacheError) {
         try createDirectories(path, depth: 0)
         var info = stat()
-        guard stat(path, &info) == 0 else {
+        // lstat: a symbolic link here would send our tokens (and the chmod below) elsewhere.
+        guard lstat(path, &info) == 0 else {
             throw .system("inspect token cache directory", path: path, errno: errno, advice: "check its permissions")
+        }
+        guard info.st_mode & S_IFMT != S_IFLNK else {
+            throw TokenCacheError(path: path, message: "token cache directory \(path) is a symbolic link; refusing to write tokens through it (replace it with a directory of your own)")
         }
         guard info.st_mode & S_IFMT == S_IFDIR else {
             throw TokenCacheError(path: path, message: "token cache path \(path) exists but is not a directory (move it away)")
@@ -128,6 +174,17 @@ enum PrivateFiles {
             }
             offset += written
         }
+    }
+
+    private static func isSymbolicLink(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFLNK
+    }
+
+    /// "0644": permission bits as chmod takes them.
+    private static func octal(_ mode: mode_t) -> String {
+        let text = String(mode & 0o7777, radix: 8)
+        return String(repeating: "0", count: max(0, 4 - text.count)) + text
     }
 
     private static func tooLarge(_ path: String, limit: Int) -> TokenCacheError {

@@ -54,9 +54,12 @@ public struct TokenCache: Sendable {
     }
 
     /// The cached token for `key`, whitespace-trimmed, or nil when there is none.
+    /// Throws for a file or directory another user could have written or read
+    /// (see `PrivateFiles.readPrivate`); the caller then signs in instead.
     public func load(key: String) throws(TokenCacheError) -> String? {
         let path = self.path(forKey: key)
-        guard let bytes = try PrivateFiles.read(path, limit: TokenCache.maximumFileSize) else { return nil }
+        guard let bytes = try PrivateFiles.readPrivate(directory: directory, name: TokenCache.fileName(forKey: key),
+                                                       limit: TokenCache.maximumFileSize) else { return nil }
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw TokenCacheError(path: path, message: "token file \(path) is not UTF-8 text (remove it)")
         }

@@ -95,6 +95,7 @@ public struct TunnelConfigFile: Equatable, Sendable {
         case "auth-timeout": tunnel.authTimeout = try number(entry, key)
         case "max-tunnel-lifetime": tunnel.maxTunnelLifetime = try number(entry, key)
         case "recheck-interval": tunnel.recheckInterval = try number(entry, key)
+        case "allow-from": tunnel.allowFrom = try stringList(entry, key)
         default:
             throw ConfigError(line: entry.line, message: "unknown key \"\(key)\"")
         }
@@ -105,6 +106,28 @@ public struct TunnelConfigFile: Equatable, Sendable {
             throw ConfigError(line: entry.line, message: "\(key) must be a string in quotes")
         }
         return value
+    }
+
+    /// `"a,b"` or `["a", "b"]`, kept as the command line's comma-separated form.
+    private static func stringList(_ entry: TOMLLite.Entry, _ key: String) throws(ConfigError) -> String {
+        switch entry.value {
+        case .string(let value):
+            return value
+        case .array(let values):
+            var items: [String] = []
+            for value in values {
+                guard case .string(let item) = value else {
+                    throw ConfigError(line: entry.line, message: "\(key) must be a string or an array of strings")
+                }
+                items.append(item)
+            }
+            guard !items.isEmpty else {
+                throw ConfigError(line: entry.line, message: "\(key) is an empty array; leave it out to admit every client")
+            }
+            return items.joined(separator: ",")
+        default:
+            throw ConfigError(line: entry.line, message: "\(key) must be a string or an array of strings")
+        }
     }
 
     private static func boolean(_ entry: TOMLLite.Entry, _ key: String) throws(ConfigError) -> Bool {

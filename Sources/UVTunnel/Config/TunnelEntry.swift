@@ -19,6 +19,8 @@ public struct TunnelEntry: Equatable, Sendable {
     public var authTimeout: Double = 180
     public var maxTunnelLifetime: Double?
     public var recheckInterval: Double?
+    /// `--allow-from`: `CIDR[,CIDR…]`; local clients from elsewhere are turned away.
+    public var allowFrom: String?
     /// Where it was defined, for messages ("line 12"); nil on the command line.
     public var line: Int?
 
@@ -41,6 +43,17 @@ public struct TunnelEntry: Equatable, Sendable {
         }
         if (clientCert == nil) != (clientKey == nil) {
             throw ConfigError(line: line, message: "client-cert and client-key must be given together")
+        }
+        _ = try allowedClients()
+    }
+
+    /// The networks of `allowFrom`; empty means every client is admitted.
+    public func allowedClients() throws(ConfigError) -> [AddressRange] {
+        guard let allowFrom else { return [] }
+        do {
+            return try AddressRange.parseList(allowFrom)
+        } catch {
+            throw ConfigError(line: line, message: "allow-from: \(error.message)")
         }
     }
 }

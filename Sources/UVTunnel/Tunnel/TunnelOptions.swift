@@ -12,6 +12,9 @@ public struct TunnelOptions {
     public var maxLifetimeMilliseconds: UInt64?
     /// Which HTTP proxy carries the gateway connection (`--egress-proxy`, HTTPS_PROXY, NO_PROXY).
     public var egressProxy: EgressProxy = .direct
+    /// `--allow-from`: local clients outside these networks are closed at
+    /// accept; empty admits everyone.
+    public var allowFrom: [AddressRange] = []
 
     public init(route: Route, tls: TLSContext?, verifyHostName: Bool = true,
                 connectTimeoutMilliseconds: UInt64 = 15_000,

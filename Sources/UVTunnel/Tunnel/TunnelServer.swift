@@ -9,6 +9,8 @@ public final class TunnelServer {
         public var refused = 0
         public var failed = 0
         public var acceptErrors = 0
+        /// Local clients turned away by `--allow-from`.
+        public var rejectedClients = 0
     }
 
     private let loop: EventLoop
@@ -69,6 +71,7 @@ public final class TunnelServer {
         }
         listener.start { [weak self] client in
             guard let self else { return client.close() }
+            guard self.admits(client) else { return client.close() }
             client.setNoDelay()
             client.setKeepAlive()
             self.counters.accepted += 1
@@ -76,6 +79,19 @@ public final class TunnelServer {
         }
         self.listener = listener
         return listener.address
+    }
+
+    /// `--allow-from`: is this local client's address in one of the networks?
+    /// Checked before anything is read or dialled, so a stranger costs one
+    /// accept and one log line, and never reaches the gateway or the token.
+    private func admits(_ client: UVStream) -> Bool {
+        guard !options.allowFrom.isEmpty else { return true }
+        if let peer = client.peerAddress, options.allowFrom.contains(where: { $0.contains(peer) }) { return true }
+        counters.rejectedClients += 1
+        let networks = options.allowFrom.map(\.description).joined(separator: ",")
+        let listen = listener.map { " on \($0.address)" } ?? ""
+        logger.warning("refused local client \(client.peerAddress?.description ?? "(address unknown)")\(listen): not in --allow-from \(networks)")
+        return false
     }
 
     /// Carries one already-connected local stream (stdio mode uses this directly).

@@ -1,0 +1,67 @@
+import Foundation
+import Glibc
+
+/// What /proc says about a running process: the three numbers a long-lived
+/// tunnel must keep flat (open descriptors, resident memory, CPU time).
+struct ProcessStats {
+    let pid: pid_t
+
+    /// Entries in /proc/PID/fd: every socket, pipe, epoll and event fd it holds.
+    var descriptorCount: Int {
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? -1
+    }
+
+    /// What the descriptors are (for a failure message that shows the leak).
+    var descriptorTargets: [String] {
+        let directory = "/proc/\(pid)/fd"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: directory + "/" + $0) }.sorted()
+    }
+
+    /// VmRSS in KiB, or -1 when the process is gone.
+    var residentKiB: Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return -1 }
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? -1
+    }
+
+    /// User + system CPU seconds so far (fields 14 and 15 of /proc/PID/stat).
+    var cpuSeconds: Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return -1 }
+        // Fields after "(comm)" start at field 3; the name may contain spaces, hence lastIndex.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return -1 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// Waits until the descriptor count is `expected` (and stays so for a
+    /// moment, since closes finish on the next loop turn); returns the last count.
+    func waitForDescriptors(_ expected: Int, timeout: TimeInterval = 15) -> Int {
+        let deadline = Date().addingTimeInterval(timeout)
+        var count = descriptorCount
+        while Date() < deadline {
+            count = descriptorCount
+            if count == expected {
+                Thread.sleep(forTimeInterval: 0.2)
+                count = descriptorCount
+                if count == expected { return count }
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return count
+    }
+
+    /// Waits until the descriptor count stops changing and returns it.
+    func settledDescriptorCount(timeout: TimeInterval = 5) -> Int {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last = descriptorCount
+        while Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.3)
+            let now = descriptorCount
+            if now == last { return now }
+            last = now
+        }
+        return last
+    }
+}
