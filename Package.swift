@@ -43,3 +43,21 @@ let package = Package(
         .testTarget(name: "EndToEndTests", dependencies: ["UVTunnel"]),
     ]
 )
+
+// Fuzz targets (Tests/Fuzz, built and run by Tests/Fuzz/run), only with
+// UVTUNNEL_FUZZ=1: they call into libFuzzer, so they link only when built with
+// -sanitize=fuzzer, and the ordinary build and test must not see them.
+let fuzzTargets = [
+    "FuzzResponseHead", "FuzzConnectRequest", "FuzzSignInCallback", "FuzzRoute", "FuzzHTTPURL",
+    "FuzzJWT", "FuzzTokenCache", "FuzzBodyDecoder", "FuzzQuery",
+]
+if Context.environment["UVTUNNEL_FUZZ"] == "1" {
+    package.targets.append(.systemLibrary(name: "CLibFuzzer", path: "Tests/Fuzz/CLibFuzzer"))
+    package.targets.append(.target(name: "FuzzSupport", dependencies: ["UVTunnel", "CLibFuzzer"],
+                                   path: "Tests/Fuzz/Support"))
+    for name in fuzzTargets {
+        package.targets.append(.executableTarget(name: name, dependencies: ["UVTunnel", "FuzzSupport"],
+                                                 path: "Tests/Fuzz/Targets/\(name)"))
+        package.products.append(.executable(name: name, targets: [name]))
+    }
+}

@@ -76,6 +76,26 @@ final class JWTTests: XCTestCase {
         assertRejected(criticalToken, key: key, as: .unsupportedAlgorithm)
     }
 
+    /// Found by Tests/Fuzz (FuzzJWT): `alg` was shown with debugDescription,
+    /// which leaves NEL, U+2028 and bidi overrides as they are, so a client
+    /// could break or disguise the gateway's "answered 401" log line.
+    func testAlgorithmInTheErrorIsEscapedToOnePrintableLine() throws {
+        let key = try SigningKey.generate()
+        // As written in the header's JSON: NEL, line separator, right-to-left
+        // override, a terminal colour escape, CRLF, and plain non-ASCII.
+        for alg in [#"\u0085x"#, #"a\u2028b"#, #"\u202Ecba"#, #"\u001b[31mred"#, #"\r\nforged: line"#, "é"] {
+            let header = Base64URL.encode(#"{"alg":""# + alg + #""}"#)
+            do {
+                _ = try JWT.verify(header + ".e30.AAAA", key: key, now: now)
+                XCTFail("accepted alg \(alg)")
+            } catch {
+                XCTAssertEqual(error.kind, .unsupportedAlgorithm)
+                XCTAssertTrue(error.message.utf8.allSatisfy { (0x20...0x7E).contains($0) },
+                              "not printable ASCII: \(error.message.debugDescription)")
+            }
+        }
+    }
+
     func testMalformedTokensAreRejected() throws {
         let key = try SigningKey.generate()
         let valid = try JWT.issue(TokenClaims(sub: "alice"), key: key)

@@ -53,7 +53,10 @@ public enum JWT {
         let parts = try split(token)
         let header = try decodeHeader(parts.header)
         guard header.alg == "ES256" else {
-            throw JWTError(.unsupportedAlgorithm, "token algorithm \(String(header.alg.prefix(20)).debugDescription) is not ES256")
+            // The client chose `alg`, and the gateway logs this message:
+            // PrintableText escapes what debugDescription lets through (NEL,
+            // U+2028, bidi overrides), so no line break or hidden text gets in.
+            throw JWTError(.unsupportedAlgorithm, "token algorithm \(PrintableText.quoted(header.alg, limit: 20)) is not ES256")
         }
         // RFC 7515 §4.1.11: extensions we do not understand must be rejected.
         guard header.crit == nil else {

@@ -152,15 +152,19 @@ public final class UVStream: ByteStream {
 
     private static let readCallback: uv_read_cb = { raw, nread, _ in
         let this = UVStream.from(raw)
-        guard let buffer = this.lentBuffer else { return }
+        // Not every call follows allocCallback: after a partial read, libuv
+        // reports the EOF that came with POLLHUP with no buffer at all
+        // (uv__stream_io). Dropping that call lost the EOF and hung the stream.
+        let lent = this.lentBuffer
         this.lentBuffer = nil
         if nread > 0 {
+            guard let buffer = lent else { return }  // bytes only land in a buffer we lent
             buffer.end += nread
             guard let onRead = this.onRead else { return this.loop.buffers.give(buffer) }
             onRead(.data(buffer))
             return
         }
-        this.loop.buffers.give(buffer)
+        if let lent { this.loop.buffers.give(lent) }
         if nread == 0 { return }  // EAGAIN: nothing now
         this.isReading = false
         let event: ReadEvent = nread == Int(UV_EOF.rawValue) ? .eof : .error(StreamError(UVError(Int32(nread), "read")))
