@@ -197,8 +197,34 @@ def notes(cells):
         "- **hold** opens the tunnels 8 at a time (proxytunnel's backlog; the same for all), reads memory 1 s "
         "after the last opened, then pings at 1,000 per second in all, round-robin, so every tunnel is probed "
         "while idle rather than all at once.",
-        "- **setup** is a full TCP + TLS handshake + CONNECT per tunnel on every peer: none resumes a TLS "
-        "session with this gateway (for v2ray, callgrind on the gateway showed one ECDSA signature per tunnel).",
+        "- **setup**: uvtunnel resumes TLS sessions per gateway (a ticket from an earlier tunnel), so after "
+        "the first tunnel it skips the certificate chain and signatures; proxytunnel and v2ray do a full "
+        "handshake per tunnel (for v2ray, callgrind on the gateway showed one ECDSA signature per tunnel). "
+        "The single-loop gateway's CPU per tunnel bounds every peer's rate here.",
+        "",
+        "## What limits uvtunnel where it trails",
+        "",
+        "From `valgrind --tool=callgrind` on the release `uvtunnel` (instruction counts; `perf stat` has no "
+        "counters on this machine), measured before session resumption and idle buffer release were added:",
+        "",
+        "- **Bulk CPU per GB (about 1.1x proxytunnel's):** 8-9.5 instructions per byte. memcpy is about 39 % "
+        "(three copies per direction: OpenSSL assembling the record, into the memory BIO, out of it), AES-GCM "
+        "about 33 %, and memset 13 % from `BUF_MEM_grow_clean` (the memory BIO zero-fills as it grows). One copy "
+        "and the zero-fill, about a quarter of the instructions, come from driving OpenSSL through memory BIOs; "
+        "proxytunnel lets OpenSSL write to its socket and pays one copy. A custom BIO over pool buffers (or "
+        "`SSL_write` straight into a pool buffer via a BIO pair) is the next step. Throughput itself is capped "
+        "by the two cores shared with the gateway: every peer lands at 2-4 Gbit/s against 16 direct.",
+        "- **Setup:** `SSL_do_handshake` is 89 % of about 4.8 M instructions per tunnel: parsing the gateway's "
+        "certificate (`d2i_X509`, 29 %, mostly OpenSSL 3.0's decoder set-up), `ECDSA_verify` 16 %, key "
+        "generation 11 %. Session resumption removes the certificate and signature work; the gateway (1.4 ms "
+        "CPU per full handshake, one loop) remains the ceiling.",
+        "- **Hold:** OpenSSL 3.0 keeps a 16 KiB write buffer per connection after the handshake even with "
+        "`SSL_MODE_RELEASE_BUFFERS`; uvtunnel now calls `SSL_free_buffers()` when a tunnel goes idle "
+        "(25 KiB per tunnel before, see the table for now). The rest is the SSL object (about 7.6 KiB), the "
+        "AES-GCM contexts, two libuv handles and the tunnel's Swift objects.",
+        "- **rr/rdp at 1,000 sessions:** the machine is overloaded for every peer (direct delivers well under "
+        "all rdp frames); uvtunnel matches or beats v2ray on round trips per second, and the p99 target needs "
+        "less CPU per message (the copies above).",
         "",
     ])
 
