@@ -19,9 +19,16 @@ struct ProcessStats {
     }
 
     /// VmRSS in KiB, or -1 when the process is gone.
-    var residentKiB: Int {
+    var residentKiB: Int { statusKiB("VmRSS:") }
+
+    /// Built with AddressSanitizer or ThreadSanitizer? Both reserve terabytes of
+    /// shadow address space at start (VmSize), which no plain build comes near.
+    /// Their RSS then counts shadow memory and quarantined frees, not ours.
+    var isSanitized: Bool { statusKiB("VmSize:") > 1 << 30 }  // KiB: over 1 TiB
+
+    private func statusKiB(_ field: String) -> Int {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return -1 }
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field) }) else { return -1 }
         return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? -1
     }
 
