@@ -18,7 +18,7 @@ final class FaultMatrixTests: XCTestCase {
     /// A local client that sends a little and must be closed, not left hanging.
     private func clientIsClosed(_ port: UInt16, within seconds: TimeInterval = 10) throws {
         let socket = try TestSocket.connect(port: port)
-        try socket.send(Array("early bytes".utf8))
+        try? socket.send(Array("early bytes".utf8))  // a fast failure may close it first
         XCTAssertTrue(socket.waitForClose(timeout: seconds), "the local client was not closed")
     }
 

@@ -19,10 +19,18 @@ struct ProcessStats {
     }
 
     /// VmRSS in KiB, or -1 when the process is gone.
-    var residentKiB: Int {
+    var residentKiB: Int { statusKiB("VmRSS:") }
+
+    /// Built with AddressSanitizer or ThreadSanitizer? Both reserve terabytes of
+    /// shadow address space at start (VmSize), which no plain build comes near.
+    /// Their RSS then counts shadow memory and quarantined frees, not ours.
+    var isSanitized: Bool { statusKiB("VmSize:") > 1 << 30 }  // KiB: over 1 TiB
+
+    private func statusKiB(_ field: String) -> Int {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return -1 }
-        return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? -1
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field) }) else { return -1 }
+        // "VmRSS:\t   74940 kB", but "VmSize:\t21474972516 kB": a tab, then padding spaces or none.
+        return Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "") ?? -1
     }
 
     /// User + system CPU seconds so far (fields 14 and 15 of /proc/PID/stat).
