@@ -24,6 +24,7 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <sys/prctl.h>
 
 // --- libuv: handle casts (Swift sees each handle struct as an unrelated type) ---
 static inline uv_handle_t *cshim_as_handle(void *h) { return (uv_handle_t *)h; }
@@ -65,5 +66,9 @@ static inline EVP_PKEY *cshim_generate_p256_key(void) { return EVP_EC_gen("P-256
 static inline long cshim_SSL_MODE_RELEASE_BUFFERS(void) { return SSL_MODE_RELEASE_BUFFERS; }
 static inline long cshim_SSL_MODE_ENABLE_PARTIAL_WRITE(void) { return SSL_MODE_ENABLE_PARTIAL_WRITE; }
 static inline long cshim_SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER(void) { return SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER; }
+
+/* prctl is variadic, which Swift cannot call: a --workers worker asks for
+   SIGTERM when its parent dies, so no worker outlives a killed parent. */
+static inline int cshim_set_parent_death_signal(int signum) { return prctl(PR_SET_PDEATHSIG, (unsigned long)signum); }
 
 #endif

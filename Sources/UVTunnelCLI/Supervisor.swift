@@ -34,6 +34,8 @@ final class Supervisor {
     private var pendingServers = 0
     /// Sockets systemd passed us, handed to entries in order.
     private var activatedSockets = SocketActivation.takeListeners()
+    /// Set when this process is one of `--workers N`: its own sockets, by route.
+    private var handoff = WorkerHandoff.take()
     var exitCode: Int32 = 0
     /// Signals this process handles itself (exec mode leaves SIGINT to the child).
     var onSignal: ((Int32) -> Void)?
@@ -59,14 +61,7 @@ final class Supervisor {
                     started: ((Supervisor, [SocketAddress]) throws -> Void)? = nil) throws -> Int32 {
         // A write to a socket the peer closed must be an error, not a signal.
         signal(SIGPIPE, SIG_IGN)
-        let (entries, config) = try load(source)
-        let prepared = try entries.map { entry throws -> PreparedEntry in
-            do throws(PreparedEntry.Failure) { return try PreparedEntry(entry, logger: logger) } catch {
-                let message = entry.line.map { "config line \($0): \(error.description)" } ?? error.description
-                if error.usage { throw UsageError(message) }
-                throw RuntimeError(message)
-            }
-        }
+        let (prepared, config) = try prepare(source, logger: logger)
         let loop = try EventLoop()
         let supervisor = Supervisor(loop: loop, source: source, drainSeconds: config?.drainTimeout ?? flags.drainTimeout, logger: logger)
         try supervisor.startSignals()
@@ -77,11 +72,25 @@ final class Supervisor {
             try supervisor.serveStdio(only)
         } else {
             let bound = try supervisor.apply(prepared, failOnError: true)
+            supervisor.handoff?.closeUnused()
             try started?(supervisor, bound)
         }
         loop.run()
         loop.close()
         return supervisor.exitCode
+    }
+
+    /// Reads and checks every entry (files, certificates, addresses) before anything listens.
+    static func prepare(_ source: EntrySource, logger: Logger) throws -> ([PreparedEntry], TunnelConfigFile?) {
+        let (entries, config) = try load(source)
+        let prepared = try entries.map { entry throws -> PreparedEntry in
+            do throws(PreparedEntry.Failure) { return try PreparedEntry(entry, logger: logger) } catch {
+                let message = entry.line.map { "config line \($0): \(error.description)" } ?? error.description
+                if error.usage { throw UsageError(message) }
+                throw RuntimeError(message)
+            }
+        }
+        return (prepared, config)
     }
 
     private static func load(_ source: EntrySource) throws -> ([TunnelEntry], TunnelConfigFile?) {
@@ -153,7 +162,21 @@ final class Supervisor {
         server.onTunnelClosed = { [metrics] tunnel, outcome in metrics.tunnelClosed(tunnel, outcome) }
         guard let address = prepared.listen else { throw RuntimeError("internal: no listen address") }
         let bound: SocketAddress
-        if !activatedSockets.isEmpty {
+        var addedByReload = false
+        if let handoff {
+            do {
+                let given = self.handoff?.take(prepared.entry.listen)
+                addedByReload = given == nil
+                switch given {
+                case .socket(let fd)?: bound = try server.listen(adopting: fd)
+                case .bind(let given)?: bound = try server.listen(on: given, reusePort: true)
+                // A route a reload added: every worker binds it, sharing the port.
+                case nil: bound = try server.listen(on: address, reusePort: true)
+                }
+            } catch {
+                throw RuntimeError("worker \(handoff.index): cannot listen for --listen \(prepared.entry.listen): \(error.reason)")
+            }
+        } else if !activatedSockets.isEmpty {
             let fd = activatedSockets.removeFirst()
             do { bound = try server.listen(adopting: fd) } catch {
                 throw RuntimeError("cannot use the socket passed by systemd (fd \(fd)): \(error.reason)")
@@ -164,12 +187,23 @@ final class Supervisor {
                 throw RuntimeError("cannot listen on \(address): \(error.reason)")
             }
         }
+        // A --workers parent announced the sockets it passed; only routes a reload added are new here.
+        if let handoff, !addedByReload {
+            logger.debug("worker \(handoff.index): serving \(bound)")
+        } else {
+            Self.announce(prepared, bound, logger: logger)
+        }
+        return Running(prepared: prepared, server: server, recheck: startRecheck(prepared, server))
+    }
+
+    /// The one line tests and users read the port from, and the warning for a listener others can reach.
+    static func announce(_ prepared: PreparedEntry, _ bound: SocketAddress, workers: Int = 1, logger: Logger) {
         if !bound.isLoopback && prepared.options.allowFrom.isEmpty {
             logger.warning("listening on \(bound), which is not loopback: anyone who can reach it rides on your sign-in; use --listen 127.0.0.1:\(bound.port) unless that is what you want, or admit only some clients with --allow-from CIDR")
         }
         let route = prepared.route
-        FileHandle.standardError.write(Data("uvtunnel: listening on \(bound), tunnelling to \(route.destination) via \(route.useTLS ? "https" : "http")://\(route.gatewayAuthority)\n".utf8))
-        return Running(prepared: prepared, server: server, recheck: startRecheck(prepared, server))
+        let how = workers > 1 ? " (\(workers) workers)" : ""
+        FileHandle.standardError.write(Data("uvtunnel: listening on \(bound), tunnelling to \(route.destination) via \(route.useTLS ? "https" : "http")://\(route.gatewayAuthority)\(how)\n".utf8))
     }
 
     private func tokenSource(_ prepared: PreparedEntry) throws -> TokenSource {
@@ -236,8 +270,14 @@ final class Supervisor {
     }
 
     private func startMetrics(_ text: String) throws {
-        let address: SocketAddress
+        var address: SocketAddress
         do { address = try SocketAddress.parseListen(text) } catch { throw UsageError("--metrics-addr: \(error.message)") }
+        // Worker i of --workers serves its own numbers on PORT+i (a scrape target each).
+        if let handoff, address.port != 0 {
+            let port = Int(address.port) + handoff.index
+            guard port <= 65535 else { throw UsageError("--metrics-addr: port \(address.port) + worker \(handoff.index) is over 65535; pick a lower port") }
+            address = address.withPort(UInt16(port))
+        }
         let server = MetricsServer(loop: loop, metrics: metrics)
         do {
             let bound = try server.listen(on: address)

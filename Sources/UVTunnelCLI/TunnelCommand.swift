@@ -1,4 +1,5 @@
 import ArgumentParser
+import CShims
 import Foundation
 import UVTunnel
 
@@ -21,6 +22,9 @@ struct TunnelCommand: ParsableCommand {
     @Option(help: ArgumentHelp("TOML file of [[tunnel]] entries served by this one process; SIGHUP re-reads it.", valueName: "file"))
     var config: String?
 
+    @Option(help: ArgumentHelp("Run N single-threaded workers sharing each listening port (SO_REUSEPORT), for hosts with many cores.", valueName: "n"))
+    var workers: Int = 1
+
     @Argument(help: "Destination: host:port, tcp+https://host:port, or https://gateway/host:port.")
     var route: String?
 
@@ -30,17 +34,32 @@ struct TunnelCommand: ParsableCommand {
         case (.some, .some): throw ValidationError("give ROUTE or --config FILE, not both")
         default: break
         }
+        guard (1...64).contains(workers) else {
+            throw ValidationError("--workers must be between 1 and 64, got \(workers)")
+        }
+        if workers > 1 && flags.listen == "-" {
+            throw ValidationError("--workers cannot share --listen - (stdin/stdout); give a TCP address or leave --workers out")
+        }
     }
 
     func run() throws {
-        let logger = LogBootstrap.start(format: flags.logFormat)
+        var logger = LogBootstrap.start(format: flags.logFormat)
+        let worker = ProcessInfo.processInfo.environment[WorkerHandoff.indexVariable]
+        if let worker {
+            // One of --workers: our lines say which worker wrote them, and we stop if the parent dies.
+            logger[metadataKey: "worker"] = "\(worker)"
+            _ = cshim_set_parent_death_signal(SIGTERM)
+            if getppid() == 1 { throw RuntimeError("worker \(worker): the --workers parent is gone") }
+        }
         let source: EntrySource
         if let config {
             source = .file(config)
         } else {
             source = .flags(try flags.entry(route: route ?? ""))
         }
-        let code = try Supervisor.run(source: source, flags: flags, logger: logger)
+        let code = workers > 1 && worker == nil
+            ? try WorkerParent.run(count: workers, source: source, logger: logger)
+            : try Supervisor.run(source: source, flags: flags, logger: logger)
         if code != 0 { throw ExitCode(code) }
     }
 }

@@ -4,35 +4,14 @@ import XCTest
 /// Many routes in one process, exec mode, metrics, JSON logs, tunnel
 /// lifetime and policy rechecks, systemd socket activation.
 final class GatewayHostFeatureTests: XCTestCase {
-    private func writeToken(_ gateway: GatewayFixture, in directory: TemporaryDirectory) throws -> String {
-        let path = directory.path + "/token"
-        FileManager.default.createFile(atPath: path, contents: Data(try gateway.token().utf8), attributes: [.posixPermissions: 0o600])
-        return path
-    }
-
-    private func config(_ gateway: GatewayFixture, token: String, _ tunnels: [(port: UInt16, target: UInt16)]) -> String {
-        var text = """
-        # defaults for every tunnel
-        pomerium-url = "https://127.0.0.1:\(gateway.port)"
-        alternate-ca-path = "\(gateway.caPath)"
-        service-account-file = "\(token)"
-        drain-timeout = 5
-
-        """
-        for tunnel in tunnels {
-            text += "[[tunnel]]\nlisten = \"127.0.0.1:\(tunnel.port)\"\nroute = \"127.0.0.1:\(tunnel.target)\"\n\n"
-        }
-        return text
-    }
-
     func testConfigFileServesManyRoutesAndSIGHUPReloads() throws {
         let targetA = try TargetServer(.echo), targetB = try TargetServer(.echo), targetC = try TargetServer(.echo)
         let gateway = try GatewayFixture()
         let dir = TemporaryDirectory()
-        let token = try writeToken(gateway, in: dir)
+        let token = try writeTokenFile(gateway, in: dir)
         let (portA, portB, portC) = (try freeLoopbackPort(), try freeLoopbackPort(), try freeLoopbackPort())
         let file = dir.path + "/uvtunnel.toml"
-        try config(gateway, token: token, [(portA, targetA.port), (portB, targetB.port)]).write(toFile: file, atomically: true, encoding: .utf8)
+        try routesConfig(gateway, token: token, [(portA, targetA.port), (portB, targetB.port)]).write(toFile: file, atomically: true, encoding: .utf8)
         let process = try ChildProcess(Products.tunnel, ["--config", file])
         process.waitForOutput { $0.components(separatedBy: "listening on").count == 3 }
         for port in [portA, portB] {
@@ -44,7 +23,7 @@ final class GatewayHostFeatureTests: XCTestCase {
         try held.send([1, 2, 3])
         XCTAssertEqual(try held.receive(exactly: 3), [1, 2, 3])
 
-        try config(gateway, token: token, [(portB, targetB.port), (portC, targetC.port)]).write(toFile: file, atomically: true, encoding: .utf8)
+        try routesConfig(gateway, token: token, [(portB, targetB.port), (portC, targetC.port)]).write(toFile: file, atomically: true, encoding: .utf8)
         process.signal(SIGHUP)
         process.waitForOutput { $0.contains("reloaded \(file): 2 route(s)") }
         XCTAssertThrowsError(try TestSocket.connect(port: portA), "A no longer accepts")
@@ -77,7 +56,7 @@ final class GatewayHostFeatureTests: XCTestCase {
         let target = try TargetServer(.echo)
         let gateway = try GatewayFixture()
         let dir = TemporaryDirectory()
-        let token = try writeToken(gateway, in: dir)
+        let token = try writeTokenFile(gateway, in: dir)
         let client = """
         import os, socket, sys
         host, port = sys.argv[1].rsplit(":", 1)
@@ -173,7 +152,7 @@ final class GatewayHostFeatureTests: XCTestCase {
         let target = try TargetServer(.echo)
         let gateway = try GatewayFixture()
         let dir = TemporaryDirectory()
-        let token = try writeToken(gateway, in: dir)
+        let token = try writeTokenFile(gateway, in: dir)
         // Stand in for systemd: bind, pass the socket as fd 3, set LISTEN_PID/LISTEN_FDS, exec.
         let launcher = """
         import os, socket, sys

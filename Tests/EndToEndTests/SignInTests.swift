@@ -4,24 +4,6 @@ import XCTest
 /// The browser sign-in against the bundled gateway's login endpoint, with a
 /// scripted browser (curl following redirects) and with headless chromium.
 final class SignInTests: XCTestCase {
-    /// A `--browser-cmd` that records each start and follows the URL with curl.
-    private func scriptedBrowser(in directory: TemporaryDirectory, before: String = "") throws -> (command: String, log: String) {
-        let log = directory.path + "/browser.log"
-        let script = directory.path + "/browser.sh"
-        try """
-        #!/bin/sh
-        echo started >> '\(log)'
-        \(before)
-        exec curl -sSLk --max-time 20 -o /dev/null "$1"
-        """.write(toFile: script, atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script)
-        return (script, log)
-    }
-
-    private func lines(_ path: String) -> Int {
-        ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").count
-    }
-
     private func occurrences(_ needle: String, in text: String) -> Int { text.components(separatedBy: needle).count - 1 }
 
     private func cachedToken(_ cache: TemporaryDirectory, gateway: GatewayFixture) throws -> String? {
@@ -33,7 +15,7 @@ final class SignInTests: XCTestCase {
         let target = try TargetServer(.echo)
         let gateway = try GatewayFixture(["--auto-approve"])
         let cache = TemporaryDirectory()
-        let browser = try scriptedBrowser(in: cache)
+        let browser = try ScriptedBrowser(in: cache)
         let tunnel = try TunnelFixture(["--pomerium-url", "https://127.0.0.1:\(gateway.port)", "--alternate-ca-path", gateway.caPath,
                                         "--browser-cmd", browser.command, "127.0.0.1:\(target.port)"],
                                        environment: ["XDG_CACHE_HOME": cache.path])
@@ -61,7 +43,7 @@ final class SignInTests: XCTestCase {
         }
         XCTAssertEqual(group.wait(timeout: .now() + 120), .success)
         XCTAssertEqual(results.failures, [])
-        XCTAssertEqual(lines(browser.log), 1, "one browser start")
+        XCTAssertEqual(browser.starts, 1, "one browser start")
         XCTAssertEqual(occurrences("answered 200: login request", in: gateway.process.stderr), 1, "one login request")
         XCTAssertTrue(tunnel.process.stderr.contains("Your browser has been opened to visit:"))
 
@@ -79,7 +61,7 @@ final class SignInTests: XCTestCase {
                                        environment: ["XDG_CACHE_HOME": cache.path])
         let payload = randomBytes(5000)
         XCTAssert(try echoRoundTrip(port: second.port, payload: payload) == payload)
-        XCTAssertEqual(lines(browser.log), 1)
+        XCTAssertEqual(browser.starts, 1)
         XCTAssertEqual(occurrences("answered 200: login request", in: gateway.process.stderr), 1)
     }
 
@@ -87,7 +69,7 @@ final class SignInTests: XCTestCase {
         let target = try TargetServer(.echo)
         let gateway = try GatewayFixture(["--auto-approve"])
         let cache = TemporaryDirectory()
-        let browser = try scriptedBrowser(in: cache)
+        let browser = try ScriptedBrowser(in: cache)
         let dir = cache.path + "/pomerium-cli/jwts"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let file = dir + "/" + (try pythonCacheFileName(key: "127.0.0.1:\(gateway.port)|true"))
@@ -108,7 +90,7 @@ final class SignInTests: XCTestCase {
         let gateway = try GatewayFixture(["--auto-approve"])
         let stranger = try GatewayFixture()  // signs with another key: our gateway answers 401
         let cache = TemporaryDirectory()
-        let browser = try scriptedBrowser(in: cache)
+        let browser = try ScriptedBrowser(in: cache)
         let dir = cache.path + "/pomerium-cli/jwts"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let file = dir + "/" + (try pythonCacheFileName(key: "127.0.0.1:\(gateway.port)|true"))
@@ -120,7 +102,7 @@ final class SignInTests: XCTestCase {
         let payload = randomBytes(10_000)
         XCTAssert(try echoRoundTrip(port: tunnel.port, payload: payload) == payload, tunnel.process.stderr)
         XCTAssertEqual(occurrences("answered 401", in: gateway.process.stderr), 1)
-        XCTAssertEqual(lines(browser.log), 1)
+        XCTAssertEqual(browser.starts, 1)
         let fresh = try XCTUnwrap(try cachedToken(cache, gateway: gateway))
         XCTAssertNotEqual(fresh, foreign)
         XCTAssertFalse(tunnel.process.stderr.contains(fresh) || tunnel.process.stderr.contains(foreign), "a token appears in the log")
@@ -166,7 +148,7 @@ final class SignInTests: XCTestCase {
         assert send(b"GET /?pomerium_jwt=not-a-jwt HTTP/1.1\\r\\n\\r\\n").startswith(b"HTTP/1.1 400"), "bad token"
         PY
         """
-        let browser = try scriptedBrowser(in: cache, before: junk)
+        let browser = try ScriptedBrowser(in: cache, before: junk)
         let tunnel = try TunnelFixture(["--pomerium-url", "https://127.0.0.1:\(gateway.port)", "--alternate-ca-path", gateway.caPath,
                                         "--browser-cmd", browser.command, "127.0.0.1:\(target.port)"],
                                        environment: ["XDG_CACHE_HOME": cache.path])

@@ -22,29 +22,9 @@ final class TunnelDataTests: XCTestCase {
         let gateway = try GatewayFixture()
         let tunnel = try TunnelFixture(TunnelFixture.arguments(gateway: gateway, targetPort: target.port, token: try gateway.token()))
         let count = 200
-        let results = ResultsBox(count: count)
         // All 200 connections are open at once before any data flows.
-        let sockets = try (0..<count).map { _ in try TestSocket.connect(port: tunnel.port, timeout: 60) }
-        let group = DispatchGroup()
-        for (i, socket) in sockets.enumerated() {
-            let payload = randomBytes(32 * 1024 + i * 97)
-            group.enter()
-            Thread {
-                try? socket.send(payload)
-                socket.shutdownWrite()
-            }.start()
-            Thread {
-                do {
-                    let echoed = try socket.receiveAll()
-                    results.set(i, echoed == payload ? nil : "tunnel \(i): \(echoed.count) of \(payload.count) bytes, content differs")
-                } catch {
-                    results.set(i, "tunnel \(i): \(error)")
-                }
-                group.leave()
-            }.start()
-        }
-        XCTAssertEqual(group.wait(timeout: .now() + 120), .success)
-        XCTAssertEqual(results.failures, [], "\(results.failures.count) of \(count) tunnels failed")
+        let failures = try parallelEchoFailures(port: tunnel.port, count: count)
+        XCTAssertEqual(failures, [], "\(failures.count) of \(count) tunnels failed")
         XCTAssertEqual(target.acceptedCount, count)
     }
 

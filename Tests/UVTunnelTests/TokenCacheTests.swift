@@ -185,12 +185,46 @@ final class TokenCacheTests: XCTestCase {
         XCTAssertNoThrow(try TokenCache(directory: root + "/nowhere").delete(key: "k"))
     }
 
+    func testDeleteIfStillLeavesATokenAnotherProcessStoredSince() throws {
+        let cache = TokenCache(directory: directory)
+        let fresher = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJiIn0.bmV3ZXI"
+        try cache.store(fresher, key: "k")
+        try cache.delete(key: "k", ifStill: token)  // the rejected one is no longer there
+        XCTAssertEqual(try cache.load(key: "k"), fresher)
+        try cache.delete(key: "k", ifStill: fresher)
+        XCTAssertNil(try cache.load(key: "k"))
+    }
+
+    func testFreshTokenSkipsTheStaleAndTheExpired() throws {
+        let cache = TokenCache(directory: directory)
+        XCTAssertNil(cache.freshToken(key: "k", other: nil), "nothing cached")
+        try cache.store(token, key: "k")  // no exp claim: usable until the gateway says otherwise
+        XCTAssertEqual(cache.freshToken(key: "k", other: nil), token)
+        XCTAssertNil(cache.freshToken(key: "k", other: token), "the token being replaced is no answer")
+        let expired = "eyJhbGciOiJFUzI1NiJ9." + Base64URL.encode(Array(#"{"exp":1000}"#.utf8)) + ".c2ln"
+        try cache.store(expired, key: "k")
+        XCTAssertNil(cache.freshToken(key: "k", other: nil), "expired by its own claims")
+    }
+
+    func testSignInLockIsExclusiveAcrossOpenFilesAndFreedOnRelease() throws {
+        let cache = TokenCache(directory: directory)
+        guard case .acquired(let held) = SignInLock.tryAcquire(cache: cache, key: "k") else { return XCTFail("first attempt did not get the lock") }
+        guard case .heldElsewhere = SignInLock.tryAcquire(cache: cache, key: "k") else { return XCTFail("a second holder got the lock") }
+        guard case .acquired(let other) = SignInLock.tryAcquire(cache: cache, key: "other") else { return XCTFail("locks are per gateway") }
+        held.release()
+        guard case .acquired(let again) = SignInLock.tryAcquire(cache: cache, key: "k") else { return XCTFail("the released lock stayed taken") }
+        again.release()
+        other.release()
+        XCTAssertEqual(try mode(of: cache.lockPath(forKey: "k")) & 0o777, 0o600)
+    }
+
     func testClearRemovesOnlyTokenFiles() throws {
         let cache = TokenCache(directory: directory)
         try cache.store(token, key: "a")
         try cache.store(token, key: "b")
         let leftoverTemporary = ".\(TokenCache.fileName(forKey: "c")).tmp-1f2e3d"
         try write("x", name: leftoverTemporary)
+        try write("", name: ".\(TokenCache.fileName(forKey: "a")).lock")
         try write("keep", name: "notes.txt")
         try write("keep", name: "lowercase.jwt")
         try write("keep", name: ".hidden")

@@ -53,7 +53,7 @@ public final class SignInCoordinator: TokenSource {
                 // A stale token is not sent: sign in at once (SPEC "Better").
                 logger.info("the token for \(settings.route.gatewayAuthority) has expired; signing in")
                 self.current = nil
-                return waitForSignIn(waiter)
+                return waitForSignIn(waiter, replacing: current)
             }
             return .now(current)
         }
@@ -64,21 +64,21 @@ public final class SignInCoordinator: TokenSource {
         if let token, token == current {
             current = nil
             currentExpiry = nil
-            if let cache = settings.cache { worker.send(.deleteCached(cache, key: settings.cacheKey)) }
+            if let cache = settings.cache { worker.send(.deleteCached(cache, key: settings.cacheKey, token: token)) }
         }
         // Another tunnel's sign-in may already have produced a newer token.
         if flight == nil, let current { return .now(current) }
-        return waitForSignIn(waiter)
+        return waitForSignIn(waiter, replacing: token)
     }
 
-    private func waitForSignIn(_ waiter: @escaping (Result<String, SignInFailure>) -> Void) -> TokenAvailability {
+    private func waitForSignIn(_ waiter: @escaping (Result<String, SignInFailure>) -> Void, replacing stale: String?) -> TokenAvailability {
         waiters.append(waiter)
         guard flight == nil else { return .later }
         let id = nextFlight
         nextFlight += 1
         flight = id
         signInsStarted += 1
-        worker.send(.start(id: id, settings))
+        worker.send(.start(id: id, settings, replacing: stale))
         timer.start(milliseconds: authTimeoutMilliseconds) { [weak self] in self?.timedOut(id) }
         return .later
     }

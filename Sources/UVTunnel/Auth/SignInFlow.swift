@@ -5,24 +5,75 @@ import Logging
 /// listen on 127.0.0.1:0, ask the gateway's login endpoint for the sign-in
 /// URL, print it and open the browser, wait for the redirect that carries the
 /// token, store it in the cache, report once.
+///
+/// Other processes may need the same sign-in at the same moment (`--workers`,
+/// a load test of many `uvtunnel exec`): only the holder of the `SignInLock`
+/// opens a browser, and every flow watches the cache, so a token any of them
+/// (or pomerium-cli) stores ends them all.
 final class SignInFlow {
     private let loop: EventLoop
     private let settings: SignInSettings
+    private let stale: String?
     private let logger: Logger
+    private var lock: SignInLock?
+    private var cacheWatch: UVTimer?
+    private var browserSignInStarted = false
+    /// How often the cache is looked at while a sign-in runs (a stat and a small read).
+    static let cachePollMilliseconds: UInt64 = 250
     private var report: ((Result<String, SignInFailure>) -> Void)?
     private var listener: TCPListener?
     private var callbacks: [ObjectIdentifier: CallbackConnection] = [:]
     /// Port scans and stray requests are answered, but only this many at once.
     private let maxCallbackConnections = 16
 
-    init(loop: EventLoop, settings: SignInSettings, logger: Logger, report: @escaping (Result<String, SignInFailure>) -> Void) {
+    init(loop: EventLoop, settings: SignInSettings, replacing stale: String?, logger: Logger,
+         report: @escaping (Result<String, SignInFailure>) -> Void) {
         self.loop = loop
         self.settings = settings
+        self.stale = stale
         self.logger = logger
         self.report = report
     }
 
     func start() {
+        guard let cache = settings.cache else { return startBrowserSignIn() }
+        if adoptTokenFromCache() { return }
+        let watch = UVTimer(loop: loop)
+        cacheWatch = watch
+        watch.start(milliseconds: Self.cachePollMilliseconds, repeat: Self.cachePollMilliseconds) { [weak self] in
+            guard let self, !self.adoptTokenFromCache(), !self.browserSignInStarted else { return }
+            self.tryToLead(cache, quietly: true)
+        }
+        tryToLead(cache, quietly: false)
+    }
+
+    /// Signs in if no other process is; otherwise leaves it to that one.
+    private func tryToLead(_ cache: TokenCache, quietly: Bool) {
+        switch SignInLock.tryAcquire(cache: cache, key: settings.cacheKey) {
+        case .acquired(let lock):
+            self.lock = lock
+            startBrowserSignIn()
+        case .heldElsewhere:
+            if !quietly {
+                logger.info("auth required: another uvtunnel process is signing in to \(settings.route.gatewayAuthority); waiting for the token it stores")
+            }
+        case .unavailable(let why):
+            logger.debug("sign-in lock unavailable (\(why)); signing in without it")
+            startBrowserSignIn()
+        }
+    }
+
+    /// A fresh token another process stored (a sign-in it finished) ends this one.
+    private func adoptTokenFromCache() -> Bool {
+        guard report != nil, let cache = settings.cache,
+              let token = cache.freshToken(key: settings.cacheKey, other: stale) else { return false }
+        logger.info("signed in to \(settings.route.gatewayAuthority) (token stored by another process)")
+        finish(.success(token))
+        return true
+    }
+
+    private func startBrowserSignIn() {
+        browserSignInStarted = true
         let listener: TCPListener
         do {
             listener = try TCPListener(loop: loop, address: try SocketAddress(ip: "127.0.0.1", port: 0), backlog: 64)
@@ -100,16 +151,26 @@ final class SignInFlow {
 
     func cancel() {
         report = nil
+        stopWatching()
         closeAll()
     }
 
     private func finish(_ result: Result<String, SignInFailure>) {
         guard let done = report else { return }
         report = nil
+        stopWatching()
         listener?.close()
         listener = nil
         // Callback connections finish their answers on their own.
         done(result)
+    }
+
+    /// Drops the lock (after the token is stored, so waiters find it) and the cache watch.
+    private func stopWatching() {
+        cacheWatch?.close()
+        cacheWatch = nil
+        lock?.release()
+        lock = nil
     }
 
     private func closeAll() {

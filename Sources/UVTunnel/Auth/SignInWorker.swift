@@ -7,9 +7,10 @@ import Logging
 /// come back to the tunnel loop through another.
 public final class SignInWorker: @unchecked Sendable {
     enum Command: Sendable {
-        case start(id: Int, SignInSettings)
+        /// `replacing`: the token that was rejected or expired; a cached copy of it is no answer.
+        case start(id: Int, SignInSettings, replacing: String?)
         case cancel(id: Int)
-        case deleteCached(TokenCache, key: String)
+        case deleteCached(TokenCache, key: String, token: String)
         case stop
     }
 
@@ -93,8 +94,8 @@ private final class WorkerState {
 
     func handle(_ command: SignInWorker.Command) {
         switch command {
-        case .start(let id, let settings):
-            let flow = SignInFlow(loop: loop, settings: settings, logger: logger) { [weak self] result in
+        case .start(let id, let settings, let stale):
+            let flow = SignInFlow(loop: loop, settings: settings, replacing: stale, logger: logger) { [weak self] result in
                 self?.flows[id] = nil
                 self?.events.post(.finished(id: id, result))
             }
@@ -102,8 +103,8 @@ private final class WorkerState {
             flow.start()
         case .cancel(let id):
             flows.removeValue(forKey: id)?.cancel()
-        case .deleteCached(let cache, let key):
-            do { try cache.delete(key: key) } catch { logger.warning("cannot delete the rejected token from the cache: \(error)") }
+        case .deleteCached(let cache, let key, let token):
+            do { try cache.delete(key: key, ifStill: token) } catch { logger.warning("cannot delete the rejected token from the cache: \(error)") }
         case .stop:
             for flow in flows.values { flow.cancel() }
             flows = [:]

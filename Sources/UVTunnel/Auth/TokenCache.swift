@@ -87,6 +87,26 @@ public struct TokenCache: Sendable {
         try PrivateFiles.remove(path(forKey: key))
     }
 
+    /// Forgets the token for `key` only if it is still `token`: another
+    /// process may have stored a fresh one since `token` was rejected.
+    public func delete(key: String, ifStill token: String) throws(TokenCacheError) {
+        guard (try? load(key: key)) == token else { return }
+        try delete(key: key)
+    }
+
+    /// A usable token for `key` other than `stale`: unexpired by its own
+    /// claims. A sign-in waits for one stored by another process.
+    public func freshToken(key: String, other stale: String?, now: Date = Date()) -> String? {
+        guard let token = try? load(key: key), token != stale else { return nil }
+        if let exp = JWT.unverifiedClaims(token)?.exp, Date(timeIntervalSince1970: TimeInterval(exp)) <= now { return nil }
+        return token
+    }
+
+    /// The file whose flock elects the process that signs in (`SignInLock`).
+    func lockPath(forKey key: String) -> String {
+        (directory as NSString).appendingPathComponent(".\(TokenCache.fileName(forKey: key)).lock")
+    }
+
     /// Removes every token file this cache could have written (and temporary
     /// files a crash left behind), leaving anything else in the directory alone.
     public func clear() throws(TokenCacheError) {
@@ -135,6 +155,8 @@ public struct TokenCache: Sendable {
             }
         }
         if isHashName(name[...]) { return true }
+        // The sign-in lock, ".<hash>.jwt.lock".
+        if name.hasPrefix("."), name.hasSuffix(".lock"), isHashName(name.dropFirst().dropLast(5)) { return true }
         guard name.hasPrefix("."), let marker = name.range(of: ".tmp-") else { return false }
         let suffix = name[marker.upperBound...]
         return isHashName(name[name.index(after: name.startIndex)..<marker.lowerBound])

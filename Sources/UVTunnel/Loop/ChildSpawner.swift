@@ -32,11 +32,12 @@ public final class ChildSpawner {
     }
 
     /// Starts `arguments[0]` (searched in PATH) with the rest as its argv, and
-    /// `extraEnvironment` on top of ours. `onExit` gets the exit status and the
-    /// terminating signal (0 if none) once it ends.
+    /// `extraEnvironment` on top of ours. `passing` descriptors become the
+    /// child's 3, 4, ... (listening sockets for `--workers`). `onExit` gets the
+    /// exit status and the terminating signal (0 if none) once it ends.
     @discardableResult
     public static func spawn(_ arguments: [String], loop: EventLoop, stdio mode: Stdio = .quiet,
-                             extraEnvironment: [String: String] = [:],
+                             extraEnvironment: [String: String] = [:], passing: [Int32] = [],
                              onExit: @escaping (Int64, Int32) -> Void = { _, _ in }) throws(UVError) -> ChildSpawner {
         precondition(!arguments.isEmpty)
         let child = ChildSpawner(onExit: onExit)
@@ -48,7 +49,11 @@ public final class ChildSpawner {
         let envStrings = environment.map { strdup("\($0.key)=\($0.value)") }
         defer { envStrings.forEach { free($0) } }
         var envp = envStrings + [nil]
-        var stdio = [uv_stdio_container_t](repeating: uv_stdio_container_t(), count: 3)
+        var stdio = [uv_stdio_container_t](repeating: uv_stdio_container_t(), count: 3 + passing.count)
+        for (offset, fd) in passing.enumerated() {
+            stdio[3 + offset].flags = UV_INHERIT_FD
+            stdio[3 + offset].data.fd = fd
+        }
         switch mode {
         case .quiet:
             stdio[0].flags = UV_IGNORE
@@ -69,7 +74,7 @@ public final class ChildSpawner {
                     options.file = UnsafePointer(argvPointer[0])
                     options.args = argvPointer.baseAddress
                     options.env = envPointer.baseAddress
-                    options.stdio_count = 3
+                    options.stdio_count = Int32(stdioPointer.count)
                     options.stdio = stdioPointer.baseAddress
                     options.exit_cb = { raw, status, signal in
                         let this = Unmanaged<ChildSpawner>.fromOpaque(raw!.pointee.data).takeUnretainedValue()

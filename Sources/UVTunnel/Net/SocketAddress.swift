@@ -60,6 +60,19 @@ public struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
         return ip.hasPrefix("127.")
     }
 
+    /// The same address with another port (the port a `:0` sibling was given).
+    public func withPort(_ port: UInt16) -> SocketAddress {
+        var copy = self
+        withUnsafeMutablePointer(to: &copy.storage) { raw in
+            if isIPv6 {
+                raw.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_port = port.bigEndian }
+            } else {
+                raw.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_port = port.bigEndian }
+            }
+        }
+        return copy
+    }
+
     /// `127.0.0.1:80` or `[::1]:80`.
     public var description: String { isIPv6 ? "[\(ip)]:\(port)" : "\(ip):\(port)" }
 

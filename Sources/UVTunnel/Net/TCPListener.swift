@@ -1,4 +1,5 @@
 import CShims
+import Glibc
 
 /// Owns a listening `uv_tcp_t`. Each pending connection is accepted into a
 /// fresh `UVStream` and handed to `onAccept`.
@@ -11,12 +12,16 @@ public final class TCPListener {
     public var onAcceptError: ((UVError) -> Void)?
     public private(set) var address: SocketAddress
 
-    public init(loop: EventLoop, address: SocketAddress, backlog: Int32 = 1024) throws(UVError) {
+    /// `reusePort` shares the port with other sockets bound the same way
+    /// (`--workers`: each worker binds routes added by a reload itself).
+    public init(loop: EventLoop, address: SocketAddress, backlog: Int32 = 1024, reusePort: Bool = false) throws(UVError) {
         self.loop = loop
         self.address = address
-        uv_tcp_init(loop.raw, handle)
+        // With a family given, libuv makes the socket now, so options can be set before bind.
+        uv_tcp_init_ex(loop.raw, handle, UInt32(address.family))
         handle.pointee.data = Unmanaged.passRetained(self).toOpaque()
         do throws(UVError) {
+            if reusePort { try setReusePort() }
             try UVError.check(address.withSockAddr { uv_tcp_bind(handle, $0, 0) }, "bind \(address)")
             // uv_tcp_bind may defer EADDRINUSE to listen; both name the address.
             try UVError.check(uv_listen(cshim_as_stream(handle), backlog, TCPListener.connectionCallback), "listen on \(address)")
@@ -44,6 +49,15 @@ public final class TCPListener {
     }
 
     public func start(_ body: @escaping (UVStream) -> Void) { onAccept = body }
+
+    private func setReusePort() throws(UVError) {
+        var fd = uv_os_fd_t()
+        try UVError.check(uv_fileno(cshim_as_handle(handle), &fd), "socket for \(address)")
+        var on: Int32 = 1
+        guard setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
+            throw UVError(-errno, "set SO_REUSEPORT on \(address)")
+        }
+    }
 
     private func boundAddress() -> SocketAddress? {
         var storage = sockaddr_storage()

@@ -50,8 +50,8 @@ public final class TunnelServer {
 
     /// Starts listening; returns the bound address (the real port for `:0`).
     @discardableResult
-    public func listen(on address: SocketAddress, backlog: Int32 = 1024) throws(UVError) -> SocketAddress {
-        try serve(try TCPListener(loop: loop, address: address, backlog: backlog))
+    public func listen(on address: SocketAddress, backlog: Int32 = 1024, reusePort: Bool = false) throws(UVError) -> SocketAddress {
+        try serve(try TCPListener(loop: loop, address: address, backlog: backlog, reusePort: reusePort))
     }
 
     /// Serves a listening socket passed in by systemd (`LISTEN_FDS`).

@@ -7,12 +7,14 @@ struct ScriptedBrowser {
     let command: String
     let log: String
 
-    init(in directory: TemporaryDirectory) throws {
+    /// `before`: shell lines run first (a delay, junk sent to the callback port).
+    init(in directory: TemporaryDirectory, before: String = "") throws {
         log = directory.path + "/browser.log"
         command = directory.path + "/browser.sh"
         try """
         #!/bin/sh
         echo "started $1" >> '\(log)'
+        \(before)
         exec curl -sSLk --max-time 20 -o /dev/null "$1"
         """.write(toFile: command, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: command)
