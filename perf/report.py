@@ -362,6 +362,12 @@ def main():
     ]
     if args.rdp:
         text.append(rdp_section(args.rdp))
+    # Sections the focused benchmarks write (perf/metrics-instructions, perf/workers), kept across runs.
+    sections = os.path.join(os.path.dirname(os.path.abspath(args.markdown)), "sections")
+    if os.path.isdir(sections):
+        for name in sorted(os.listdir(sections)):
+            if name.endswith(".md"):
+                text.append(open(os.path.join(sections, name)).read())
     with open(args.markdown, "w") as f:
         f.write("\n".join(text))
 
