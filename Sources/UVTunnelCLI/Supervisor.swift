@@ -61,6 +61,8 @@ final class Supervisor {
                     started: ((Supervisor, [SocketAddress]) throws -> Void)? = nil) throws -> Int32 {
         // A write to a socket the peer closed must be an error, not a signal.
         signal(SIGPIPE, SIG_IGN)
+        let descriptors = DescriptorLimit.raiseSoftToHard()
+        logger.debug("descriptor limit: \(descriptors)")
         let (prepared, config) = try prepare(source, logger: logger)
         let loop = try EventLoop()
         let supervisor = Supervisor(loop: loop, source: source, drainSeconds: config?.drainTimeout ?? flags.drainTimeout, logger: logger)

@@ -45,6 +45,8 @@ final class WorkerParent {
     /// The whole life of the parent; returns the exit code.
     static func run(count: Int, source: EntrySource, logger: Logger) throws -> Int32 {
         signal(SIGPIPE, SIG_IGN)
+        let descriptors = DescriptorLimit.raiseSoftToHard()
+        logger.debug("descriptor limit: \(descriptors)")
         let (prepared, _) = try Supervisor.prepare(source, logger: logger)
         var sockets: [[ReusePortSocket]] = Array(repeating: [], count: count)  // [worker][route]
         var bound: [Bound] = []

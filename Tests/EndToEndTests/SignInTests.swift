@@ -19,30 +19,8 @@ final class SignInTests: XCTestCase {
         let tunnel = try TunnelFixture(["--pomerium-url", "https://127.0.0.1:\(gateway.port)", "--alternate-ca-path", gateway.caPath,
                                         "--browser-cmd", browser.command, "127.0.0.1:\(target.port)"],
                                        environment: ["XDG_CACHE_HOME": cache.path])
-        let count = 200
-        let sockets = try (0..<count).map { _ in try TestSocket.connect(port: tunnel.port, timeout: 60) }
-        let results = ResultsBox(count: count)
-        let group = DispatchGroup()
-        for (i, socket) in sockets.enumerated() {
-            // Bytes sent before sign-in finishes must all arrive.
-            let payload = randomBytes(20_000 + i)
-            group.enter()
-            Thread {
-                try? socket.send(payload)
-                socket.shutdownWrite()
-            }.start()
-            Thread {
-                do {
-                    let echoed = try socket.receiveAll()
-                    results.set(i, echoed == payload ? nil : "tunnel \(i): \(echoed.count) of \(payload.count) bytes")
-                } catch {
-                    results.set(i, "tunnel \(i): \(error)")
-                }
-                group.leave()
-            }.start()
-        }
-        XCTAssertEqual(group.wait(timeout: .now() + 120), .success)
-        XCTAssertEqual(results.failures, [])
+        // 200 connections at once; bytes sent before sign-in finishes must all arrive.
+        XCTAssertEqual(try parallelEchoFailures(port: tunnel.port, count: 200, size: { 20_000 + $0 }), [])
         XCTAssertEqual(browser.starts, 1, "one browser start")
         XCTAssertEqual(occurrences("answered 200: login request", in: gateway.process.stderr), 1, "one login request")
         XCTAssertTrue(tunnel.process.stderr.contains("Your browser has been opened to visit:"))

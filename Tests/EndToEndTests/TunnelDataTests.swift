@@ -28,6 +28,17 @@ final class TunnelDataTests: XCTestCase {
         XCTAssertEqual(target.acceptedCount, count)
     }
 
+    func testALowSoftDescriptorLimitIsRaisedToTheHardOne() throws {
+        let target = try TargetServer(.echo)
+        let gateway = try GatewayFixture()
+        let arguments = TunnelFixture.arguments(gateway: gateway, targetPort: target.port, token: try gateway.token())
+        // A soft limit of 64 under the machine's hard one: 150 tunnels need over 300 descriptors.
+        let process = try ChildProcess("/bin/sh", ["-c", "ulimit -S -n 64 && exec \"$0\" \"$@\"", Products.tunnel,
+                                                   "--listen", "127.0.0.1:0"] + arguments)
+        let port = try XCTUnwrap(process.listeningPort())
+        XCTAssertEqual(try parallelEchoFailures(port: port, count: 150, size: { 1000 + $0 }), [], process.stderr)
+    }
+
     func testTargetThatSpeaksFirst() throws {
         let greeting = Array("SSH-2.0-target-speaks-first\r\n".utf8)
         let target = try TargetServer(.speakFirst(greeting))
