@@ -17,7 +17,7 @@ final class AsyncWakeup: @unchecked Sendable {
             handle.deallocate()
             throw UVError(status, "uv_async_init")
         }
-        handle.pointee.data = Unmanaged.passRetained(self).toOpaque()
+        HandleOwnership.retain(self, in: handle)
     }
 
     /// Any thread, but never after `close()` (the owner guarantees that).
@@ -28,11 +28,7 @@ final class AsyncWakeup: @unchecked Sendable {
     /// Loop thread; the one close path.
     func close() {
         onWake = nil
-        uv_close(cshim_as_handle(handle)) { raw in
-            let unmanaged = Unmanaged<AsyncWakeup>.fromOpaque(raw!.pointee.data)
-            unmanaged.takeUnretainedValue().handle.deallocate()
-            unmanaged.release()
-        }
+        HandleOwnership.close(handle)
     }
 }
 

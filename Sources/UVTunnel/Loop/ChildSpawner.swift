@@ -88,7 +88,7 @@ public final class ChildSpawner {
                 }
             }
         }
-        child.handle.pointee.data = Unmanaged.passRetained(child).toOpaque()
+        HandleOwnership.retain(child, in: child.handle)
         if status < 0 {
             // libuv initialised the handle even though the spawn failed: close it.
             child.onExit = nil
@@ -99,10 +99,6 @@ public final class ChildSpawner {
     }
 
     private func close() {
-        uv_close(cshim_as_handle(handle)) { raw in
-            let unmanaged = Unmanaged<ChildSpawner>.fromOpaque(raw!.pointee.data)
-            unmanaged.takeUnretainedValue().handle.deallocate()
-            unmanaged.release()
-        }
+        HandleOwnership.close(handle)
     }
 }

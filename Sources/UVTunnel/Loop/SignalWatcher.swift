@@ -8,7 +8,7 @@ public final class SignalWatcher {
 
     public init(loop: EventLoop, signal: Int32, _ body: @escaping (Int32) -> Void) throws(UVError) {
         uv_signal_init(loop.raw, handle)
-        handle.pointee.data = Unmanaged.passRetained(self).toOpaque()
+        HandleOwnership.retain(self, in: handle)
         callback = body
         let status = uv_signal_start(handle, { raw, signum in
             Unmanaged<SignalWatcher>.fromOpaque(raw!.pointee.data).takeUnretainedValue().callback?(signum)
@@ -26,10 +26,6 @@ public final class SignalWatcher {
         guard !isClosing else { return }
         isClosing = true
         callback = nil
-        uv_close(cshim_as_handle(handle)) { raw in
-            let unmanaged = Unmanaged<SignalWatcher>.fromOpaque(raw!.pointee.data)
-            unmanaged.takeUnretainedValue().handle.deallocate()
-            unmanaged.release()
-        }
+        HandleOwnership.close(handle)
     }
 }

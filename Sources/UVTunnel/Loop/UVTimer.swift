@@ -8,7 +8,7 @@ public final class UVTimer {
 
     public init(loop: EventLoop) {
         uv_timer_init(loop.raw, handle)  // cannot fail for timers
-        handle.pointee.data = Unmanaged.passRetained(self).toOpaque()
+        HandleOwnership.retain(self, in: handle)
     }
 
     /// Fires once after `milliseconds` (re-arming replaces the previous deadline).
@@ -34,10 +34,6 @@ public final class UVTimer {
         guard !isClosing else { return }
         isClosing = true
         callback = nil
-        uv_close(cshim_as_handle(handle)) { raw in
-            let unmanaged = Unmanaged<UVTimer>.fromOpaque(raw!.pointee.data)
-            unmanaged.takeUnretainedValue().handle.deallocate()
-            unmanaged.release()
-        }
+        HandleOwnership.close(handle)
     }
 }

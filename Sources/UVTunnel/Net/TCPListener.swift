@@ -19,7 +19,7 @@ public final class TCPListener {
         self.address = address
         // With a family given, libuv makes the socket now, so options can be set before bind.
         uv_tcp_init_ex(loop.raw, handle, UInt32(address.family))
-        handle.pointee.data = Unmanaged.passRetained(self).toOpaque()
+        HandleOwnership.retain(self, in: handle)
         do throws(UVError) {
             if reusePort { try setReusePort() }
             try UVError.check(address.withSockAddr { uv_tcp_bind(handle, $0, 0) }, "bind \(address)")
@@ -37,7 +37,7 @@ public final class TCPListener {
         self.loop = loop
         address = try! SocketAddress(ip: "0.0.0.0", port: 0)  // a literal that always parses; replaced below
         uv_tcp_init(loop.raw, handle)
-        handle.pointee.data = Unmanaged.passRetained(self).toOpaque()
+        HandleOwnership.retain(self, in: handle)
         do throws(UVError) {
             try UVError.check(uv_tcp_open(handle, uv_os_sock_t(fd)), "adopt socket fd \(fd)")
             try UVError.check(uv_listen(cshim_as_stream(handle), backlog, TCPListener.connectionCallback), "listen on fd \(fd)")
@@ -102,10 +102,6 @@ public final class TCPListener {
         isClosing = true
         onAccept = nil
         onAcceptError = nil
-        uv_close(cshim_as_handle(handle)) { raw in
-            let unmanaged = Unmanaged<TCPListener>.fromOpaque(raw!.pointee.data)
-            unmanaged.takeUnretainedValue().handle.deallocate()
-            unmanaged.release()
-        }
+        HandleOwnership.close(handle)
     }
 }
