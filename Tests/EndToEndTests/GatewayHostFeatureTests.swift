@@ -106,6 +106,9 @@ final class GatewayHostFeatureTests: XCTestCase {
             let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String], String(line))
             if let event = object["event"] { events.append(event) }
             XCTAssertNotNil(object["level"])
+            if let event = object["event"], ["connecting", "connected", "disconnected"].contains(event) {
+                XCTAssertEqual(object["tunnel"], "1", "a tunnel's lines name it: \(line)")
+            }
         }
         XCTAssertEqual(events.filter { ["connecting", "connected", "disconnected"].contains($0) }, ["connecting", "connected", "disconnected"])
         let disconnected = tunnel.process.stderr.split(separator: "\n").first { $0.contains("\"event\":\"disconnected\"") }

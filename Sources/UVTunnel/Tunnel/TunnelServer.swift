@@ -14,7 +14,8 @@ public final class TunnelServer {
     }
 
     private let loop: EventLoop
-    private let options: TunnelOptions
+    private let sharedOptions: SharedOptions
+    private var options: TunnelOptions { sharedOptions.value }
     private let tokens: TokenSource
     private let logger: Logger
     private var listener: TCPListener?
@@ -34,7 +35,7 @@ public final class TunnelServer {
 
     public init(loop: EventLoop, options: TunnelOptions, tokens: TokenSource, logger: Logger) {
         self.loop = loop
-        self.options = options
+        sharedOptions = SharedOptions(options)
         self.tokens = tokens
         self.logger = logger
     }
@@ -98,7 +99,7 @@ public final class TunnelServer {
     public func open(local: ByteStream) {
         let id = nextID
         nextID += 1
-        let tunnel = Tunnel(id: id, loop: loop, local: local, options: options, tokens: tokens,
+        let tunnel = Tunnel(id: id, loop: loop, local: local, options: sharedOptions, tokens: tokens,
                             logger: logger) { [weak self] tunnel, outcome in
             self?.closed(tunnel, outcome)
         }
@@ -145,7 +146,7 @@ public final class TunnelServer {
     /// status, or nil when there was no answer (network trouble, sign-in running).
     public func probeGateway(completion: @escaping (Int?) -> Void) {
         guard probe == nil else { return }
-        let tunnel = Tunnel(id: 0, loop: loop, local: ClosedStream(), options: options, tokens: tokens,
+        let tunnel = Tunnel(id: 0, loop: loop, local: ClosedStream(), options: sharedOptions, tokens: tokens,
                             logger: logger, isProbe: true) { [weak self] tunnel, _ in
             self?.probe = nil
             completion(tunnel.answerStatus)
