@@ -179,6 +179,7 @@ public final class Tunnel {
     private func answered(_ head: ResponseHead, leftover: Buffer) {
         let outcome = ConnectOutcome(status: head.status)
         answerStatus = head.status
+        parser = ResponseHeadParser()  // its line buffer and headers would stay for the tunnel's life
         if isProbe {
             loop.buffers.give(leftover)
             return close(outcome == .open ? .completed : .refused(ConnectOutcome.logMessage(status: head.status)))
@@ -221,6 +222,8 @@ public final class Tunnel {
             timer.start(milliseconds: lifetime) { [weak self] in
                 self?.close(.failed("closed after \((Double(lifetime) / 1000).formatted1)s (--max-tunnel-lifetime)"))
             }
+        } else {
+            timer.close()  // nothing left to time: its libuv handle need not live as long as the tunnel
         }
         gateway.stopReading()
         logger.debug("connected")
