@@ -79,6 +79,8 @@ final class SignInTests: XCTestCase {
                                        environment: ["XDG_CACHE_HOME": cache.path])
         let payload = randomBytes(10_000)
         XCTAssert(try echoRoundTrip(port: tunnel.port, payload: payload) == payload, tunnel.process.stderr)
+        // The gateway's log arrives through a pipe: wait for the line rather than race it.
+        gateway.process.waitForOutput { $0.contains("answered 401") }
         XCTAssertEqual(occurrences("answered 401", in: gateway.process.stderr), 1)
         XCTAssertEqual(browser.starts, 1)
         let fresh = try XCTUnwrap(try cachedToken(cache, gateway: gateway))
