@@ -167,6 +167,24 @@ public final class TLSStream: ByteStream {
     // MARK: Writing
 
     public func write(_ buffers: [Buffer], completion: @escaping (StreamError?) -> Void) {
+        if let failure = encrypt(buffers) { return completion(failure) }
+        flushOutput(completion: completion)
+        // The ciphertext now sits in our buffers; OpenSSL's own can go.
+        session.releaseIdleBuffers()
+    }
+
+    public func writeNow(_ buffers: [Buffer], otherwise completion: @escaping (StreamError?) -> Void) -> Bool {
+        if let failure = encrypt(buffers) {
+            completion(failure)
+            return false
+        }
+        let flushed = tcp.writeNow(drainOutput(), otherwise: completion)
+        session.releaseIdleBuffers()
+        return flushed
+    }
+
+    /// Encrypts `buffers` into the session's output and gives them back to the pool.
+    private func encrypt(_ buffers: [Buffer]) -> StreamError? {
         var failure: TLSError?
         for buffer in buffers {
             if failure == nil {
@@ -174,13 +192,7 @@ public final class TLSStream: ByteStream {
             }
             pool.give(buffer)
         }
-        if let failure {
-            completion(StreamError(message: failure.message))
-            return
-        }
-        flushOutput(completion: completion)
-        // The ciphertext now sits in our buffers; OpenSSL's own can go.
-        session.releaseIdleBuffers()
+        return failure.map { StreamError(message: $0.message) }
     }
 
     /// Sends close_notify, then FIN: the gateway sees our direction end while
@@ -194,15 +206,7 @@ public final class TLSStream: ByteStream {
 
     /// Writes whatever ciphertext the session has produced.
     private func flushOutput(completion: ((StreamError?) -> Void)? = nil) {
-        var chunks: [Buffer] = []
-        while session.pendingOutput > 0 {
-            let buffer = pool.take()
-            if session.drainOutput(into: buffer) == 0 {
-                pool.give(buffer)
-                break
-            }
-            chunks.append(buffer)
-        }
+        let chunks = drainOutput()
         guard !chunks.isEmpty else {
             completion?(nil)
             return
@@ -213,6 +217,20 @@ public final class TLSStream: ByteStream {
             // Handshake and protocol records: a failure shows up as a read error too.
             tcp.write(chunks) { _ in }
         }
+    }
+
+    /// The ciphertext the session has produced, in pool buffers.
+    private func drainOutput() -> [Buffer] {
+        var chunks: [Buffer] = []
+        while session.pendingOutput > 0 {
+            let buffer = pool.take()
+            if session.drainOutput(into: buffer) == 0 {
+                pool.give(buffer)
+                break
+            }
+            chunks.append(buffer)
+        }
+        return chunks
     }
 
     public func close() {
