@@ -30,20 +30,19 @@ public final class TLSStream: ByteStream {
     }
 
     public static func client(socket: UVStream, context: TLSContext, serverName: String, verifyName: Bool) throws(TLSError) -> TLSStream {
-        TLSStream(socket: socket, session: try TLSSession(client: context, serverName: serverName, verifyName: verifyName))
+        TLSStream(socket: socket, session: try TLSSession(client: context, serverName: serverName, verifyName: verifyName, pool: socket.loop.buffers))
     }
 
     public static func server(socket: UVStream, context: TLSContext) throws(TLSError) -> TLSStream {
-        TLSStream(socket: socket, session: try TLSSession(server: context))
+        TLSStream(socket: socket, session: try TLSSession(server: context, pool: socket.loop.buffers))
     }
 
     /// Ciphertext that arrived before this stream took over the socket (an
     /// egress proxy may pass the server's first bytes on in the same read as
     /// its `200`): fed to the session so the handshake reads it first.
-    /// Takes the buffer back to the pool. Call before `handshake`.
+    /// Takes ownership of the buffer. Call before `handshake`.
     func feedEarlyCiphertext(_ buffer: Buffer) {
         session.feed(buffer)
-        pool.give(buffer)
     }
 
     public var negotiatedProtocol: String? { session.negotiatedProtocol }
@@ -94,7 +93,6 @@ public final class TLSStream: ByteStream {
         switch event {
         case .data(let buffer):
             session.feed(buffer)
-            pool.give(buffer)
             if handshakeCompletion != nil { continueHandshake() } else { pump() }
         case .eof:
             socketEnded = true
@@ -221,16 +219,7 @@ public final class TLSStream: ByteStream {
 
     /// The ciphertext the session has produced, in pool buffers.
     private func drainOutput() -> [Buffer] {
-        var chunks: [Buffer] = []
-        while session.pendingOutput > 0 {
-            let buffer = pool.take()
-            if session.drainOutput(into: buffer) == 0 {
-                pool.give(buffer)
-                break
-            }
-            chunks.append(buffer)
-        }
-        return chunks
+        session.takeOutput()
     }
 
     public func close() {
