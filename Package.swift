@@ -25,8 +25,8 @@ let package = Package(
             // Release builds skip the runtime exclusivity checks (swift_beginAccess):
             // on the relay path, where every class property access paid one, they
             // were a fifth of the instructions per small message (perf/RESULTS.md,
-            // "rr under callgrind"). Debug builds, and so every test and sanitizer
-            // run, keep them: a violation still fails there.
+            // "Instructions per relayed byte"). Debug builds, and so every test and
+            // sanitizer run, keep them: a violation still fails there.
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
         ),
         .executableTarget(
