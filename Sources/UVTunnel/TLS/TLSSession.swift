@@ -98,7 +98,7 @@ final class TLSSession {
     func read(into buffer: Buffer) -> ReadStep {
         var total = 0
         while buffer.freeSpace > 0 {
-            ERR_clear_error()
+            TLSSession.clearErrorQueue()
             var readError: Int32 = 0
             let n = buffer.fill { base, space in
                 let n = SSL_read(ssl, base, Int32(min(space, Int(Int32.max))))
@@ -122,9 +122,18 @@ final class TLSSession {
     /// Encrypts all of `buffer` (the BIO never pushes back).
     func write(_ buffer: Buffer) throws(TLSError) {
         guard buffer.count > 0 else { return }
-        ERR_clear_error()
+        TLSSession.clearErrorQueue()
         let n = buffer.withReadableBytes { SSL_write(ssl, $0.baseAddress, Int32($0.count)) }
         guard n == buffer.count else { throw TLSError.fromQueue("TLS write failed") }
+    }
+
+    /// Empties the thread's error queue before an SSL call on the data path, as
+    /// SSL_get_error requires, but looks first: ERR_clear_error wipes all 16
+    /// slots even when the queue is empty, which was 5 % of the instructions
+    /// per small message. SSL_get_error itself looks with ERR_peek_error, so
+    /// "nothing to peek" is exactly "nothing that could mislead it".
+    private static func clearErrorQueue() {
+        if ERR_peek_error() != 0 { ERR_clear_error() }
     }
 
     /// Queues close_notify: our direction of the TLS stream is finished.
