@@ -6,8 +6,8 @@ import CShims
 /// so the event loop stays in charge of all I/O.
 final class TLSSession {
     private let ssl: OpaquePointer
-    /// Declared after `ssl` and outliving it: `deinit` frees the SSL (and its
-    /// BIO, which points here) before stored properties are released.
+    /// Outlives the SSL: `deinit` frees the SSL (and its BIO, which points
+    /// here) before stored properties are released.
     private let ciphertext: BufferBIO
     private var sentCloseNotify = false
     /// Kept alive as long as the SSL: its session cache is the SSL_CTX's app data.
