@@ -21,7 +21,13 @@ let package = Package(
             dependencies: [
                 "CShims",
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            // Release builds skip the runtime exclusivity checks (swift_beginAccess):
+            // on the relay path, where every class property access paid one, they
+            // were a fifth of the instructions per small message (perf/RESULTS.md,
+            // "Instructions per relayed byte"). Debug builds, and so every test and
+            // sanitizer run, keep them: a violation still fails there.
+            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
         ),
         .executableTarget(
             name: "UVTunnelCLI",

@@ -50,9 +50,10 @@ static inline long cshim_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int v) {
 static inline long cshim_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long m) {
     return SSL_CTX_set_session_cache_mode(ctx, m);
 }
-static inline long cshim_BIO_set_mem_eof_return(BIO *b, long v) { return BIO_set_mem_eof_return(b, v); }
 static inline long cshim_SSL_CTX_add1_chain_cert(SSL_CTX *ctx, X509 *x) { return SSL_CTX_add1_chain_cert(ctx, x); }
-static inline long cshim_BIO_pending(BIO *b) { return (long)BIO_pending(b); }
+// A custom BIO sets and clears its retry flags itself; these are macros.
+static inline void cshim_BIO_set_retry_read(BIO *b) { BIO_set_retry_read(b); }
+static inline void cshim_BIO_clear_retry_flags(BIO *b) { BIO_clear_retry_flags(b); }
 static inline void cshim_OPENSSL_free(void *p) { OPENSSL_free(p); }
 static inline int cshim_SSL_CTX_set_app_data(SSL_CTX *ctx, void *arg) { return SSL_CTX_set_app_data(ctx, arg); }
 static inline void *cshim_SSL_CTX_get_app_data(const SSL_CTX *ctx) { return SSL_CTX_get_app_data(ctx); }

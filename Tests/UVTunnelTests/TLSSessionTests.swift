@@ -6,14 +6,10 @@ import XCTest
 final class TLSSessionTests: XCTestCase {
     private let pool = BufferPool(bufferSize: 64 * 1024, maxCached: 8)
 
-    /// Moves every pending ciphertext byte from one session to the other.
+    /// Moves every pending ciphertext byte from one session to the other
+    /// (the buffers change hands: the receiver gives them back once read).
     private func shuttle(_ from: TLSSession, _ to: TLSSession) {
-        while from.pendingOutput > 0 {
-            let buffer = pool.take()
-            _ = from.drainOutput(into: buffer)
-            to.feed(buffer)
-            pool.give(buffer)
-        }
+        for buffer in from.takeOutput() { to.feed(buffer) }
     }
 
     private func handshake(_ client: TLSSession, _ server: TLSSession) -> (TLSSession.Step, TLSSession.Step) {
@@ -33,10 +29,10 @@ final class TLSSessionTests: XCTestCase {
 
     private func makePair(trust: String?, name: String = "localhost") throws -> (TLSSession, TLSSession) {
         let made = try CertificateFactory.makeSelfSigned()
-        let server = try TLSSession(server: try TLSContext.server(certificatePEM: made.certificatePEM, privateKeyPEM: made.privateKeyPEM))
+        let server = try TLSSession(server: try TLSContext.server(certificatePEM: made.certificatePEM, privateKeyPEM: made.privateKeyPEM), pool: pool)
         var options = TLSClientOptions()
         options.extraCAPEM = trust ?? made.certificatePEM
-        let client = try TLSSession(client: try TLSContext.client(options), serverName: name, verifyName: true)
+        let client = try TLSSession(client: try TLSContext.client(options), serverName: name, verifyName: true, pool: pool)
         return (client, server)
     }
 
@@ -84,6 +80,51 @@ final class TLSSessionTests: XCTestCase {
         pool.give(got)
     }
 
+    /// Records split across many small socket reads, all fed before OpenSSL
+    /// reads any, come out whole and in order; every ciphertext buffer goes
+    /// back to the pool, also those still held when the sessions go away.
+    func testCiphertextInSmallPiecesAndEveryBufferBackInThePool() throws {
+        var (client, server): (TLSSession?, TLSSession?) = try makePair(trust: nil)
+        let (c, s) = handshake(client!, server!)
+        guard case .done = c, case .done = s else { return XCTFail("handshake: \(c) \(s)") }
+        let payload = Array((0..<40_000).map { UInt8(truncatingIfNeeded: $0 &* 17 &+ 1) })
+        let message = pool.take()
+        message.append(payload)
+        try client!.write(message)
+        pool.give(message)
+        // The ciphertext in 1000-byte pieces, each its own pool buffer.
+        var ciphertext: [UInt8] = []
+        for buffer in client!.takeOutput() {
+            ciphertext += buffer.bytes
+            pool.give(buffer)
+        }
+        XCTAssertGreaterThan(ciphertext.count, payload.count)
+        for start in stride(from: 0, to: ciphertext.count, by: 1000) {
+            server!.feed(pool.buffers(copying: Array(ciphertext[start..<min(start + 1000, ciphertext.count)]))[0])
+        }
+        var received: [UInt8] = []
+        while true {
+            let into = pool.take()
+            defer { pool.give(into) }
+            guard case .bytes = server!.read(into: into) else { break }
+            received += into.bytes
+        }
+        XCTAssert(received == payload, "\(received.count) of \(payload.count) bytes, or different ones")
+        XCTAssertFalse(server!.hasBufferedInput)
+        // Buffers still inside the sessions when they go: a reply not taken,
+        // and the start of a record not read.
+        let reply = pool.take()
+        reply.append(Array("unsent".utf8))
+        try server!.write(reply)
+        pool.give(reply)
+        client!.feed(pool.buffers(copying: Array(ciphertext.prefix(3)))[0])
+        XCTAssertTrue(client!.hasBufferedInput)
+        XCTAssertGreaterThan(server!.pendingOutput, 0)
+        client = nil
+        server = nil
+        XCTAssertEqual(pool.outstanding, 0, "every buffer back in the pool")
+    }
+
     func testSecondConnectionResumesTheSession() throws {
         let made = try CertificateFactory.makeSelfSigned()
         let serverContext = try TLSContext.server(certificatePEM: made.certificatePEM, privateKeyPEM: made.privateKeyPEM)
@@ -92,8 +133,8 @@ final class TLSSessionTests: XCTestCase {
         let clientContext = try TLSContext.client(options)
         var resumed: [Bool] = []
         for _ in 0..<2 {
-            let client = try TLSSession(client: clientContext, serverName: "localhost", verifyName: true)
-            let server = try TLSSession(server: serverContext)
+            let client = try TLSSession(client: clientContext, serverName: "localhost", verifyName: true, pool: pool)
+            let server = try TLSSession(server: serverContext, pool: pool)
             let (c, s) = handshake(client, server)
             guard case .done = c, case .done = s else { return XCTFail("handshake: \(c) \(s)") }
             // TLS 1.3 tickets come after the handshake: let the client read them.

@@ -28,6 +28,13 @@ public protocol ByteStream: AnyObject {
     func stopReading()
     /// Takes ownership of the buffers; `completion` runs once, from the loop.
     func write(_ buffers: [Buffer], completion: @escaping (StreamError?) -> Void)
+    /// The relay's write. True: every byte reached the socket before it
+    /// returned, the buffers are back in the pool and `completion` never runs.
+    /// False: the rest is queued, or the write failed, and `completion` runs
+    /// once, from the loop (for a write refused outright possibly at once, with
+    /// the error, as `write` does; never at once with success, so a caller that
+    /// stops its source after false cannot miss the restart).
+    func writeNow(_ buffers: [Buffer], otherwise completion: @escaping (StreamError?) -> Void) -> Bool
     /// Ends our direction (FIN, or close_notify then FIN) after queued writes.
     func shutdownWrite(completion: @escaping (StreamError?) -> Void)
     /// The one close path; idempotent.

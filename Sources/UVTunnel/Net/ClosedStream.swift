@@ -7,6 +7,10 @@ final class ClosedStream: ByteStream {
     func write(_ buffers: [Buffer], completion: @escaping (StreamError?) -> Void) {
         completion(StreamError(message: "probe has no local side"))
     }
+    func writeNow(_ buffers: [Buffer], otherwise completion: @escaping (StreamError?) -> Void) -> Bool {
+        write(buffers, completion: completion)
+        return false
+    }
     func shutdownWrite(completion: @escaping (StreamError?) -> Void) { completion(nil) }
     func close() {}
 }

@@ -41,6 +41,10 @@ final class PrefixedStream: ByteStream {
         inner.write(buffers, completion: completion)
     }
 
+    func writeNow(_ buffers: [Buffer], otherwise completion: @escaping (StreamError?) -> Void) -> Bool {
+        inner.writeNow(buffers, otherwise: completion)
+    }
+
     func shutdownWrite(completion: @escaping (StreamError?) -> Void) {
         inner.shutdownWrite(completion: completion)
     }

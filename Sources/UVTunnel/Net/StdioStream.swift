@@ -31,6 +31,10 @@ public final class StdioStream: ByteStream {
         output.write(buffers, completion: completion)
     }
 
+    public func writeNow(_ buffers: [Buffer], otherwise completion: @escaping (StreamError?) -> Void) -> Bool {
+        output.writeNow(buffers, otherwise: completion)
+    }
+
     /// Ends our output once queued writes are out (the handle's close runs the
     /// descriptor shutdown below).
     public func shutdownWrite(completion: @escaping (StreamError?) -> Void) {

@@ -179,13 +179,8 @@ public final class UVStream: ByteStream {
     public func write(_ buffers: [Buffer], completion: @escaping (StreamError?) -> Void) {
         pendingWrites += 1
         let request = UVWriteRequest(pool: loop.buffers, buffers: buffers) { error in
-            self.pendingWrites -= 1
             completion(error)
-            if self.pendingWrites == 0, let shutdown = self.closeWhenDrained {
-                self.closeWhenDrained = nil
-                self.close()
-                shutdown(nil)
-            }
+            self.writeFinished()
         }
         guard !isClosing else {
             request.fail(UVError(UV_ECANCELED.rawValue, "write"))
@@ -200,17 +195,77 @@ public final class UVStream: ByteStream {
         if status < 0 { request.fail(UVError(status, "write")) }
     }
 
+    /// A write is done: a close waiting for writes to drain may go ahead.
+    private func writeFinished() {
+        pendingWrites -= 1
+        if pendingWrites == 0, let shutdown = closeWhenDrained {
+            closeWhenDrained = nil
+            close()
+            shutdown(nil)
+        }
+    }
+
     public func write(_ buffer: Buffer, completion: @escaping (StreamError?) -> Void) {
         write([buffer], completion: completion)
     }
 
-    /// Writes as much as the kernel takes right now without queueing; returns the
-    /// byte count (0 when it would block). The caller keeps the buffer.
-    public func tryWrite(_ buffer: Buffer) -> Int {
-        guard !isClosing, buffer.count > 0 else { return 0 }
-        var buf = uv_buf_init(buffer.base.assumingMemoryBound(to: CChar.self) + buffer.start, UInt32(buffer.count))
-        let n = uv_try_write(stream, &buf, 1)
-        return n > 0 ? Int(n) : 0
+    /// The relay's write: offers `buffers` to the kernel at once
+    /// (`uv_try_write`) and queues only what it did not take. Returns true when
+    /// every byte went out before returning: the buffers are back in the pool
+    /// and `completion` never runs, so the caller may go on reading without a
+    /// loop turn and without stopping and restarting its source. Returns false
+    /// when a remainder is queued, or when the socket has failed: then
+    /// `completion` runs once, from the loop, as for `write`.
+    public func writeNow(_ buffers: [Buffer], otherwise completion: @escaping (StreamError?) -> Void) -> Bool {
+        guard !isClosing else {
+            write(buffers, completion: completion)
+            return false
+        }
+        var total = 0
+        let status = withUnsafeTemporaryAllocation(of: uv_buf_t.self, capacity: buffers.count) { bufs in
+            for (i, buffer) in buffers.enumerated() {
+                bufs[i] = uv_buf_init(buffer.base.assumingMemoryBound(to: CChar.self) + buffer.start, UInt32(buffer.count))
+                total += buffer.count
+            }
+            return total == 0 ? 0 : uv_try_write(stream, bufs.baseAddress, UInt32(buffers.count))
+        }
+        // A socket error is reported as it is: queueing the write again would
+        // turn the reset the peer sent into the "broken pipe" of a second try.
+        if status < 0, status != UV_EAGAIN.rawValue {
+            for buffer in buffers { loop.buffers.give(buffer) }
+            reportOnNextTurn(UVError(status, "write"), to: completion)
+            return false
+        }
+        // EAGAIN wrote nothing: the kernel buffer is full, or earlier writes
+        // are still queued (libuv refuses to overtake them, which keeps the order).
+        var written = Int(max(0, status))
+        if written == total {
+            for buffer in buffers { loop.buffers.give(buffer) }
+            return true
+        }
+        var rest: [Buffer] = []
+        for buffer in buffers {
+            let taken = min(written, buffer.count)
+            buffer.consume(taken)
+            written -= taken
+            if buffer.isEmpty { loop.buffers.give(buffer) } else { rest.append(buffer) }
+        }
+        write(rest, completion: completion)
+        return false
+    }
+
+    /// Delivers an error `uv_try_write` found on the next loop turn, as libuv
+    /// delivers a failed `uv_write`'s: no caller is called back from inside its
+    /// own call, and a read error the same wake-up brought (the peer's reset,
+    /// which says more than a write's) is seen first.
+    private func reportOnNextTurn(_ error: UVError, to completion: @escaping (StreamError?) -> Void) {
+        pendingWrites += 1
+        let timer = UVTimer(loop: loop)
+        timer.start(milliseconds: 0) {
+            timer.close()
+            completion(StreamError(error))
+            self.writeFinished()
+        }
     }
 
     /// Half-closes: sends FIN once queued writes are flushed. Pipes and terminals

@@ -30,20 +30,19 @@ public final class TLSStream: ByteStream {
     }
 
     public static func client(socket: UVStream, context: TLSContext, serverName: String, verifyName: Bool) throws(TLSError) -> TLSStream {
-        TLSStream(socket: socket, session: try TLSSession(client: context, serverName: serverName, verifyName: verifyName))
+        TLSStream(socket: socket, session: try TLSSession(client: context, serverName: serverName, verifyName: verifyName, pool: socket.loop.buffers))
     }
 
     public static func server(socket: UVStream, context: TLSContext) throws(TLSError) -> TLSStream {
-        TLSStream(socket: socket, session: try TLSSession(server: context))
+        TLSStream(socket: socket, session: try TLSSession(server: context, pool: socket.loop.buffers))
     }
 
     /// Ciphertext that arrived before this stream took over the socket (an
     /// egress proxy may pass the server's first bytes on in the same read as
     /// its `200`): fed to the session so the handshake reads it first.
-    /// Takes the buffer back to the pool. Call before `handshake`.
+    /// Takes ownership of the buffer. Call before `handshake`.
     func feedEarlyCiphertext(_ buffer: Buffer) {
         session.feed(buffer)
-        pool.give(buffer)
     }
 
     public var negotiatedProtocol: String? { session.negotiatedProtocol }
@@ -94,7 +93,6 @@ public final class TLSStream: ByteStream {
         switch event {
         case .data(let buffer):
             session.feed(buffer)
-            pool.give(buffer)
             if handshakeCompletion != nil { continueHandshake() } else { pump() }
         case .eof:
             socketEnded = true
@@ -167,6 +165,24 @@ public final class TLSStream: ByteStream {
     // MARK: Writing
 
     public func write(_ buffers: [Buffer], completion: @escaping (StreamError?) -> Void) {
+        if let failure = encrypt(buffers) { return completion(failure) }
+        flushOutput(completion: completion)
+        // The ciphertext now sits in our buffers; OpenSSL's own can go.
+        session.releaseIdleBuffers()
+    }
+
+    public func writeNow(_ buffers: [Buffer], otherwise completion: @escaping (StreamError?) -> Void) -> Bool {
+        if let failure = encrypt(buffers) {
+            completion(failure)
+            return false
+        }
+        let flushed = tcp.writeNow(drainOutput(), otherwise: completion)
+        session.releaseIdleBuffers()
+        return flushed
+    }
+
+    /// Encrypts `buffers` into the session's output and gives them back to the pool.
+    private func encrypt(_ buffers: [Buffer]) -> StreamError? {
         var failure: TLSError?
         for buffer in buffers {
             if failure == nil {
@@ -174,13 +190,7 @@ public final class TLSStream: ByteStream {
             }
             pool.give(buffer)
         }
-        if let failure {
-            completion(StreamError(message: failure.message))
-            return
-        }
-        flushOutput(completion: completion)
-        // The ciphertext now sits in our buffers; OpenSSL's own can go.
-        session.releaseIdleBuffers()
+        return failure.map { StreamError(message: $0.message) }
     }
 
     /// Sends close_notify, then FIN: the gateway sees our direction end while
@@ -194,15 +204,7 @@ public final class TLSStream: ByteStream {
 
     /// Writes whatever ciphertext the session has produced.
     private func flushOutput(completion: ((StreamError?) -> Void)? = nil) {
-        var chunks: [Buffer] = []
-        while session.pendingOutput > 0 {
-            let buffer = pool.take()
-            if session.drainOutput(into: buffer) == 0 {
-                pool.give(buffer)
-                break
-            }
-            chunks.append(buffer)
-        }
+        let chunks = drainOutput()
         guard !chunks.isEmpty else {
             completion?(nil)
             return
@@ -213,6 +215,11 @@ public final class TLSStream: ByteStream {
             // Handshake and protocol records: a failure shows up as a read error too.
             tcp.write(chunks) { _ in }
         }
+    }
+
+    /// The ciphertext the session has produced, in pool buffers.
+    private func drainOutput() -> [Buffer] {
+        session.takeOutput()
     }
 
     public func close() {

@@ -1,9 +1,11 @@
 /// Copies bytes both ways between two streams until both directions have
 /// ended, preserving order and half-close.
 ///
-/// Each direction has at most one buffer in flight: a read stops its source
-/// until the write to the sink completes, so a slow reader pauses the fast
-/// writer and memory per tunnel stays bounded (two pool buffers at most).
+/// Each direction has at most one buffer in flight: a read the sink's socket
+/// cannot take at once stops its source until the queued write completes, so
+/// a slow reader pauses the fast writer and memory per tunnel stays bounded
+/// (two pool buffers at most). A read the socket takes whole leaves nothing in
+/// flight, and the source keeps reading in the same loop turn.
 /// EOF from one side becomes a write shutdown of the other; the opposite
 /// direction keeps flowing until its own EOF.
 public final class Relay {
@@ -19,6 +21,9 @@ public final class Relay {
         var bytes: Int64 = 0
         var sawEnd = false
         var sinkShutDown = false
+        /// Restarts the source once a queued write is done: made once in
+        /// `start`, so forwarding a read allocates no closure.
+        var written: (StreamError?) -> Void = { _ in }
         init(source: ByteStream, sink: ByteStream) {
             self.source = source
             self.sink = sink
@@ -44,11 +49,21 @@ public final class Relay {
     /// Starts both directions. `firstBytesForA` (tunnel bytes that arrived with
     /// the CONNECT answer) are written to A before anything else from B.
     public func start(firstBytesForA: Buffer? = nil) {
+        for direction in [aToB, bToA] {
+            direction.written = { [weak self, weak direction] error in
+                guard let self, let direction, self.onEnd != nil else { return }
+                if let error {
+                    self.finish(.failed(error.message))
+                    return
+                }
+                direction.source.startReading()
+            }
+        }
         aToB.source.onRead = { [weak self] event in self?.handle(event, on: self?.aToB) }
         bToA.source.onRead = { [weak self] event in self?.handle(event, on: self?.bToA) }
         aToB.source.startReading()
         if let first = firstBytesForA, !first.isEmpty {
-            forward(first, on: bToA)
+            if forward(first, on: bToA) { bToA.source.startReading() }
         } else {
             if let first = firstBytesForA { pool.give(first) }
             bToA.source.startReading()
@@ -62,8 +77,7 @@ public final class Relay {
         }
         switch event {
         case .data(let buffer):
-            direction.source.stopReading()
-            forward(buffer, on: direction)
+            if !forward(buffer, on: direction) { direction.source.stopReading() }
         case .eof:
             direction.sawEnd = true
             direction.source.stopReading()
@@ -81,16 +95,13 @@ public final class Relay {
         }
     }
 
-    private func forward(_ buffer: Buffer, on direction: Direction) {
+    /// Writes one read to the sink. True: it is all in the socket already and
+    /// the source may go on. False: the rest is queued, so the caller stops the
+    /// source, and `written` restarts it (a failed write's completion, which
+    /// may come before this returns, ends the relay instead).
+    private func forward(_ buffer: Buffer, on direction: Direction) -> Bool {
         direction.bytes += Int64(buffer.count)
-        direction.sink.write([buffer]) { [weak self, weak direction] error in
-            guard let self, let direction, self.onEnd != nil else { return }
-            if let error {
-                self.finish(.failed(error.message))
-                return
-            }
-            direction.source.startReading()
-        }
+        return direction.sink.writeNow([buffer], otherwise: direction.written)
     }
 
     private func finish(_ end: End) {
