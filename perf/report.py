@@ -204,27 +204,29 @@ def notes(cells):
         "",
         "## What limits uvtunnel where it trails",
         "",
-        "From `valgrind --tool=callgrind` on the release `uvtunnel` (instruction counts; `perf stat` has no "
-        "counters on this machine), measured before session resumption and idle buffer release were added:",
+        "From `valgrind --tool=callgrind` on the release `uvtunnel` (instruction counts, repeatable on this shared "
+        "machine; `perf stat` has no counters here). The steps that got here are in \"Instructions per relayed byte\" below.",
         "",
-        "- **Bulk CPU per GB (about 1.1x proxytunnel's):** 8-9.5 instructions per byte. memcpy is about 39 % "
-        "(three copies per direction: OpenSSL assembling the record, into the memory BIO, out of it), AES-GCM "
-        "about 33 %, and memset 13 % from `BUF_MEM_grow_clean` (the memory BIO zero-fills as it grows). One copy "
-        "and the zero-fill, about a quarter of the instructions, come from driving OpenSSL through memory BIOs; "
-        "proxytunnel lets OpenSSL write to its socket and pays one copy. A custom BIO over pool buffers (or "
-        "`SSL_write` straight into a pool buffer via a BIO pair) is the next step. Throughput itself is capped "
-        "by the two cores shared with the gateway: every peer lands at 2-4 Gbit/s against 16 direct.",
-        "- **Setup:** `SSL_do_handshake` is 89 % of about 4.8 M instructions per tunnel: parsing the gateway's "
-        "certificate (`d2i_X509`, 29 %, mostly OpenSSL 3.0's decoder set-up), `ECDSA_verify` 16 %, key "
-        "generation 11 %. Session resumption removes the certificate and signature work; the gateway (1.4 ms "
-        "CPU per full handshake, one loop) remains the ceiling.",
-        "- **Hold:** OpenSSL 3.0 keeps a 16 KiB write buffer per connection after the handshake even with "
-        "`SSL_MODE_RELEASE_BUFFERS`; uvtunnel now calls `SSL_free_buffers()` when a tunnel goes idle "
-        "(25 KiB per tunnel before, see the table for now). The rest is the SSL object (about 7.6 KiB), the "
-        "AES-GCM contexts, two libuv handles and the tunnel's Swift objects.",
+        "- **Bulk CPU per GB:** 5.0 instructions per relayed byte (7.2 before one BIO over pool buffers, `uv_try_write` "
+        "and release builds without exclusivity checks). What is left is OpenSSL's own: AES-GCM about 2.5 and two "
+        "copies inside its record layer about 1 each; uvtunnel's code is under 0.15. proxytunnel pays the same "
+        "AES-GCM and record copies, so CPU per GB at 0.5x proxytunnel's is out of reach for any OpenSSL client: "
+        "the remaining difference is the cipher, not the tunnel. Throughput is capped by the two cores shared "
+        "with the gateway, which does the same TLS work per byte on its side.",
+        "- **Setup:** with session resumption the client's handshake skips the certificate and signature, but "
+        "OpenSSL 3.0 still spends about 2.3 M instructions per handshake (X25519 key generation and derivation "
+        "and the TLS 1.3 key schedule, much of it in 3.0's algorithm fetching and locking). The single-loop "
+        "gateway does a full server handshake per tunnel and is the ceiling for every peer; v2ray's parallel "
+        "goroutines use the second core at 64 openers. `--workers` gives the client more cores "
+        "(\"Workers\" below), not the gateway.",
+        "- **Hold:** 18-19 KiB per idle tunnel (`perf/hold-rss`; 9,500 held: 18.2 KiB, echo p99 1.5 ms). By "
+        "valgrind massif: the `SSL` object and its parts about 8.4 KiB, AES-GCM contexts 1.9 KiB, the tunnel's "
+        "Swift objects 1.3 KiB, malloc headers 1.1 KiB, OpenSSL's per-connection session and handshake "
+        "leftovers (transcript, key shares) about 2.5 KiB that OpenSSL 3.0 offers no call to free, two libuv "
+        "handles 0.5 KiB. Record buffers are freed when a tunnel goes idle.",
         "- **rr/rdp at 1,000 sessions:** the machine is overloaded for every peer (direct delivers well under "
-        "all rdp frames); uvtunnel matches or beats v2ray on round trips per second, and the p99 target needs "
-        "less CPU per message (the copies above).",
+        "all rdp frames); the p99 is set by queueing on the two shared cores, where the gateway's single loop "
+        "carries every session's bytes too.",
         "",
     ])
 
