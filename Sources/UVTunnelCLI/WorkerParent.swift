@@ -25,19 +25,19 @@ final class WorkerParent {
     static let startupMilliseconds: UInt64 = 2000
 
     private let loop: EventLoop
-    private let count: Int
     private let command: [String]
     private let logger: Logger
-    private var bound: [Bound] = []
+    /// Each route's key and the address its sockets got (restarted workers bind it again).
+    private let bound: [Bound]
     private var workers: [Int: Worker] = [:]
     private var signals: [SignalWatcher] = []
     private var restartTimers: [Int: UVTimer] = [:]
     private var isStopping = false
     private var exitCode: Int32 = 0
 
-    private init(loop: EventLoop, count: Int, command: [String], logger: Logger) {
+    private init(loop: EventLoop, command: [String], bound: [Bound], logger: Logger) {
         self.loop = loop
-        self.count = count
+        self.bound = bound
         self.command = command
         self.logger = logger
     }
@@ -69,8 +69,8 @@ final class WorkerParent {
             Supervisor.announce(entry, first, workers: count, logger: logger)
         }
         let loop = try EventLoop()
-        let parent = WorkerParent(loop: loop, count: count, command: [try Self.ownExecutable()] + CommandLine.arguments.dropFirst(), logger: logger)
-        parent.bound = bound
+        let parent = WorkerParent(loop: loop, command: [try Self.ownExecutable()] + CommandLine.arguments.dropFirst(),
+                                  bound: bound, logger: logger)
         try parent.startSignals()
         for index in 0..<count {
             let mine = sockets[index]

@@ -5,11 +5,6 @@ import XCTest
 /// `uvtunnel exec` started together) open one browser between them: the
 /// holder of the sign-in lock signs in, the others take the token it stores.
 final class SharedSignInTests: XCTestCase {
-    private func signInArguments(_ gateway: GatewayFixture, _ browser: ScriptedBrowser, target: TargetServer) -> [String] {
-        ["--pomerium-url", "https://127.0.0.1:\(gateway.port)", "--alternate-ca-path", gateway.caPath,
-         "--browser-cmd", browser.command, "127.0.0.1:\(target.port)"]
-    }
-
     private func logins(_ gateway: GatewayFixture) -> Int {
         gateway.process.stderr.components(separatedBy: "answered 200: login request").count - 1
     }
@@ -20,7 +15,7 @@ final class SharedSignInTests: XCTestCase {
         let cache = TemporaryDirectory()
         // The browser takes a second, so every worker needs the sign-in while it runs.
         let browser = try ScriptedBrowser(in: cache, before: "sleep 1")
-        let tunnel = try TunnelFixture(["--workers", "3"] + signInArguments(gateway, browser, target: target),
+        let tunnel = try TunnelFixture(["--workers", "3"] + signInArguments(gateway, browser, targetPort: target.port),
                                        environment: ["XDG_CACHE_HOME": cache.path])
         let failures = try parallelEchoFailures(port: tunnel.port, count: 60, size: { 10_000 + $0 })
         XCTAssertEqual(failures, [], tunnel.process.stderr)
@@ -36,7 +31,7 @@ final class SharedSignInTests: XCTestCase {
         let cache = TemporaryDirectory()
         let browser = try ScriptedBrowser(in: cache, before: "sleep 1")
         let tunnels = try (0..<4).map { _ in
-            try TunnelFixture(signInArguments(gateway, browser, target: target), environment: ["XDG_CACHE_HOME": cache.path])
+            try TunnelFixture(signInArguments(gateway, browser, targetPort: target.port), environment: ["XDG_CACHE_HOME": cache.path])
         }
         let results = ResultsBox(count: tunnels.count)
         let group = DispatchGroup()
@@ -64,13 +59,13 @@ final class SharedSignInTests: XCTestCase {
         // of the killed process, which stays unreaped while the browser lives.
         let stuckPID = cache.path + "/stuck.pid"
         let stuck = try ScriptedBrowser(in: cache, before: "echo $$ > '\(stuckPID)'; exec sleep 30")
-        let first = try TunnelFixture(signInArguments(gateway, stuck, target: target), environment: ["XDG_CACHE_HOME": cache.path])
+        let first = try TunnelFixture(signInArguments(gateway, stuck, targetPort: target.port), environment: ["XDG_CACHE_HOME": cache.path])
         let hanging = try TestSocket.connect(port: first.port, timeout: 10)
         try hanging.send([1])
         first.process.waitForOutput { $0.contains("Your browser has been opened") }
         let otherCache = TemporaryDirectory()  // the second browser's own start log
         let browser = try ScriptedBrowser(in: otherCache)
-        let second = try TunnelFixture(signInArguments(gateway, browser, target: target), environment: ["XDG_CACHE_HOME": cache.path])
+        let second = try TunnelFixture(signInArguments(gateway, browser, targetPort: target.port), environment: ["XDG_CACHE_HOME": cache.path])
         let payload = randomBytes(3000)
         let echoed = Box<[UInt8]?>(nil)
         let done = DispatchSemaphore(value: 0)

@@ -16,8 +16,7 @@ final class SignInTests: XCTestCase {
         let gateway = try GatewayFixture(["--auto-approve"])
         let cache = TemporaryDirectory()
         let browser = try ScriptedBrowser(in: cache)
-        let tunnel = try TunnelFixture(["--pomerium-url", "https://127.0.0.1:\(gateway.port)", "--alternate-ca-path", gateway.caPath,
-                                        "--browser-cmd", browser.command, "127.0.0.1:\(target.port)"],
+        let tunnel = try TunnelFixture(signInArguments(gateway, browser, targetPort: target.port),
                                        environment: ["XDG_CACHE_HOME": cache.path])
         // 200 connections at once; bytes sent before sign-in finishes must all arrive.
         XCTAssertEqual(try parallelEchoFailures(port: tunnel.port, count: 200, size: { 20_000 + $0 }), [])
@@ -34,8 +33,7 @@ final class SignInTests: XCTestCase {
         XCTAssertFalse(tunnel.process.stderr.contains(token), "the token appears in the log")
 
         // A second process reuses the cached token: no browser, no login call.
-        let second = try TunnelFixture(["--pomerium-url", "https://127.0.0.1:\(gateway.port)", "--alternate-ca-path", gateway.caPath,
-                                        "--browser-cmd", browser.command, "127.0.0.1:\(target.port)"],
+        let second = try TunnelFixture(signInArguments(gateway, browser, targetPort: target.port),
                                        environment: ["XDG_CACHE_HOME": cache.path])
         let payload = randomBytes(5000)
         XCTAssert(try echoRoundTrip(port: second.port, payload: payload) == payload)
@@ -48,13 +46,9 @@ final class SignInTests: XCTestCase {
         let gateway = try GatewayFixture(["--auto-approve"])
         let cache = TemporaryDirectory()
         let browser = try ScriptedBrowser(in: cache)
-        let dir = cache.path + "/pomerium-cli/jwts"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let file = dir + "/" + (try pythonCacheFileName(key: "127.0.0.1:\(gateway.port)|true"))
         let expired = try gateway.token(ttl: -60)
-        FileManager.default.createFile(atPath: file, contents: Data(expired.utf8), attributes: [.posixPermissions: 0o600])
-        let tunnel = try TunnelFixture(["--pomerium-url", "https://127.0.0.1:\(gateway.port)", "--alternate-ca-path", gateway.caPath,
-                                        "--browser-cmd", browser.command, "127.0.0.1:\(target.port)"],
+        _ = try plantCachedToken(expired, for: gateway, in: cache)
+        let tunnel = try TunnelFixture(signInArguments(gateway, browser, targetPort: target.port),
                                        environment: ["XDG_CACHE_HOME": cache.path])
         let payload = randomBytes(10_000)
         XCTAssert(try echoRoundTrip(port: tunnel.port, payload: payload) == payload)
@@ -69,13 +63,9 @@ final class SignInTests: XCTestCase {
         let stranger = try GatewayFixture()  // signs with another key: our gateway answers 401
         let cache = TemporaryDirectory()
         let browser = try ScriptedBrowser(in: cache)
-        let dir = cache.path + "/pomerium-cli/jwts"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let file = dir + "/" + (try pythonCacheFileName(key: "127.0.0.1:\(gateway.port)|true"))
         let foreign = try stranger.token()
-        FileManager.default.createFile(atPath: file, contents: Data(foreign.utf8), attributes: [.posixPermissions: 0o600])
-        let tunnel = try TunnelFixture(["--pomerium-url", "https://127.0.0.1:\(gateway.port)", "--alternate-ca-path", gateway.caPath,
-                                        "--browser-cmd", browser.command, "127.0.0.1:\(target.port)"],
+        _ = try plantCachedToken(foreign, for: gateway, in: cache)
+        let tunnel = try TunnelFixture(signInArguments(gateway, browser, targetPort: target.port),
                                        environment: ["XDG_CACHE_HOME": cache.path])
         let payload = randomBytes(10_000)
         XCTAssert(try echoRoundTrip(port: tunnel.port, payload: payload) == payload, tunnel.process.stderr)
@@ -129,8 +119,7 @@ final class SignInTests: XCTestCase {
         PY
         """
         let browser = try ScriptedBrowser(in: cache, before: junk)
-        let tunnel = try TunnelFixture(["--pomerium-url", "https://127.0.0.1:\(gateway.port)", "--alternate-ca-path", gateway.caPath,
-                                        "--browser-cmd", browser.command, "127.0.0.1:\(target.port)"],
+        let tunnel = try TunnelFixture(signInArguments(gateway, browser, targetPort: target.port),
                                        environment: ["XDG_CACHE_HOME": cache.path])
         let payload = randomBytes(3000)
         XCTAssert(try echoRoundTrip(port: tunnel.port, payload: payload) == payload, tunnel.process.stderr)

@@ -24,3 +24,20 @@ struct ScriptedBrowser {
         ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").count
     }
 }
+
+/// uvtunnel's arguments for a tunnel to `targetPort` through `gateway` that signs
+/// in with `browser` (no service account: the token comes from the cache or a sign-in).
+func signInArguments(_ gateway: GatewayFixture, _ browser: ScriptedBrowser, targetPort: UInt16) -> [String] {
+    ["--pomerium-url", "https://127.0.0.1:\(gateway.port)", "--alternate-ca-path", gateway.caPath,
+     "--browser-cmd", browser.command, "127.0.0.1:\(targetPort)"]
+}
+
+/// Writes `token` where uvtunnel (and pomerium-cli) look for `gateway`'s cached
+/// token under `cache` (the XDG_CACHE_HOME), with `mode`; returns the file's path.
+func plantCachedToken(_ token: String, for gateway: GatewayFixture, in cache: TemporaryDirectory, mode: Int = 0o600) throws -> String {
+    let dir = cache.path + "/pomerium-cli/jwts"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let file = dir + "/" + (try pythonCacheFileName(key: "127.0.0.1:\(gateway.port)|true"))
+    FileManager.default.createFile(atPath: file, contents: Data(token.utf8), attributes: [.posixPermissions: mode])
+    return file
+}

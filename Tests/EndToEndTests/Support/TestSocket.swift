@@ -13,7 +13,12 @@ final class TestSocket: @unchecked Sendable {
     static func connect(port: UInt16, timeout: TimeInterval = 10) throws -> TestSocket {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestError("socket: \(errno)") }
-        let socket = TestSocket(fd: fd)
+        return try TestSocket(fd: fd).connectLoopback(port: port, timeout: timeout, from: nil)
+    }
+
+    /// Connects this socket to 127.0.0.1:`port` (`source` names a bound source
+    /// address in the error) and sets its timeouts.
+    func connectLoopback(port: UInt16, timeout: TimeInterval, from source: String?) throws -> TestSocket {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = port.bigEndian
@@ -21,9 +26,9 @@ final class TestSocket: @unchecked Sendable {
         let status = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard status == 0 else { throw TestError("connect to 127.0.0.1:\(port): errno \(errno)") }
-        socket.setTimeout(timeout)
-        return socket
+        guard status == 0 else { throw TestError("connect\(source.map { " from \($0)" } ?? "") to 127.0.0.1:\(port): errno \(errno)") }
+        setTimeout(timeout)
+        return self
     }
 
     func setTimeout(_ seconds: TimeInterval) {
