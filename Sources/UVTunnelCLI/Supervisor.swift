@@ -61,6 +61,7 @@ final class Supervisor {
                     started: ((Supervisor, [SocketAddress]) throws -> Void)? = nil) throws -> Int32 {
         // A write to a socket the peer closed must be an error, not a signal.
         signal(SIGPIPE, SIG_IGN)
+        InheritedDescriptors.markCloseOnExec()
         let descriptors = DescriptorLimit.raiseSoftToHard()
         logger.debug("descriptor limit: \(descriptors)")
         let (prepared, config) = try prepare(source, logger: logger)
@@ -302,6 +303,12 @@ final class Supervisor {
         if let onSignal { return onSignal(signum) }
         if signum == SIGHUP, case .file(let path) = source {
             return reload(path)
+        }
+        if isShuttingDown {
+            // The user asked twice: stop waiting for the drain.
+            let open = allServers.reduce(0) { $0 + $1.openTunnelCount }
+            logger.info("received signal \(signum) again: closing \(open) tunnel(s) now")
+            return allServers.forEach { $0.abortDrain() }
         }
         logger.info("received signal \(signum): stopping")
         shutdown()

@@ -98,6 +98,16 @@ public final class ChildSpawner {
         return child
     }
 
+    /// Stops watching the child without signalling it: the loop may end while
+    /// the program runs on (it is reaped by init once this process is gone).
+    /// For a browser opener, which may be the user's own browser.
+    public func detach() {
+        guard !exited else { return }
+        exited = true
+        onExit = nil
+        close()
+    }
+
     private func close() {
         HandleOwnership.close(handle)
     }

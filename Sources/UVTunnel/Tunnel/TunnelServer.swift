@@ -155,8 +155,11 @@ public final class TunnelServer {
         tunnel.start()
     }
 
-    /// Stops accepting now; open tunnels get `drainMilliseconds` to finish on
-    /// their own, then are closed. `onDrained` runs when none is left.
+    /// Stops accepting now; relaying tunnels get `drainMilliseconds` to finish
+    /// on their own, then are closed. Tunnels that have not opened yet (waiting
+    /// for a sign-in, dialling, awaiting the gateway's answer) carry no data
+    /// that could finish, so they close at once rather than hold the exit up.
+    /// `onDrained` runs when none is left.
     public func shutdown(drainMilliseconds: UInt64) {
         guard !isShuttingDown else { return }
         isShuttingDown = true
@@ -164,6 +167,9 @@ public final class TunnelServer {
         probe?.close(.failed("shutting down"))
         listener?.close()
         listener = nil
+        for tunnel in tunnels.values.sorted(by: { $0.id < $1.id }) where tunnel.state != .relaying {
+            tunnel.close(.failed("closed at shutdown before the tunnel opened"))
+        }
         guard !tunnels.isEmpty else { return finishShutdown() }
         logger.info("stopped accepting; waiting up to \(Double(drainMilliseconds) / 1000)s for \(tunnels.count) open tunnel(s)")
         let timer = UVTimer(loop: loop)
@@ -172,6 +178,14 @@ public final class TunnelServer {
             guard let self else { return }
             self.logger.info("drain timeout: closing \(self.tunnels.count) tunnel(s)")
             for tunnel in self.tunnels.values { tunnel.close(.failed("closed at shutdown (--drain-timeout)")) }
+        }
+    }
+
+    /// A second SIGINT/SIGTERM during the drain: every tunnel closes now.
+    public func abortDrain() {
+        guard isShuttingDown else { return }
+        for tunnel in tunnels.values.sorted(by: { $0.id < $1.id }) {
+            tunnel.close(.failed("closed at shutdown (second signal during the drain)"))
         }
     }
 
