@@ -45,7 +45,7 @@ struct PreparedEntry {
         options.maxLifetimeMilliseconds = entry.maxTunnelLifetime.map { UInt64($0 * 1000) }
         options.egressProxy = try Self.egressProxy(entry, route: route, logger: logger)
         do { options.allowFrom = try entry.allowedClients() } catch {
-            throw Failure(usage: true, description: "--" + error.message)
+            throw Failure(usage: true, description: error.message)
         }
         self.options = options
         tokens = try Self.tokens(entry, route: route, tls: tls, egressProxy: options.egressProxy, logger: logger)

@@ -55,7 +55,11 @@ final class TunnelConfigFileTests: XCTestCase {
                        "line 1: this [[tunnel]] has no listen address; add listen = \"127.0.0.1:PORT\"")
         XCTAssertEqual(error("[[tunnel]]\nlisten = \"-\"\nroute = \"db:1\"\n")?.line, 2)
         XCTAssertEqual(error(table + "drain-timeout = 3\n")?.line, 4)
-        XCTAssertEqual(error(table + "connect-timeout = -1\n")?.line, 1)
+        // A value out of range is named by its key, on its own line, in TunnelOption's words.
+        XCTAssertEqual(error(table + "connect-timeout = -1\n")?.description, "line 4: connect-timeout must be between 0.001 and 3600 seconds, got -1")
+        XCTAssertEqual(error("drain-timeout = 100000\n" + table)?.description, "line 1: drain-timeout must be between 0 and 86400 seconds, got 100000")
+        XCTAssertEqual(error(table + "service-account = \"a\"\nservice-account-file = \"b\"\n")?.description,
+                       "line 1: give service-account or service-account-file, not both")
         XCTAssertEqual(error("# empty\n")?.message, "no [[tunnel]] tables: nothing to serve")
     }
 

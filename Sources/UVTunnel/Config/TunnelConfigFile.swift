@@ -21,8 +21,6 @@ public struct TunnelConfigFile: Equatable, Sendable {
     public var drainTimeout: Double?
     public var metricsAddress: String?
 
-    static let globalOnly: Set<String> = ["drain-timeout", "metrics-addr"]
-
     public static func parse(_ text: String) throws(ConfigError) -> TunnelConfigFile {
         let document: TOMLLite.Document
         do {
@@ -31,18 +29,17 @@ public struct TunnelConfigFile: Equatable, Sendable {
             throw ConfigError(line: error.line, message: error.reason)
         }
         var defaults = TunnelEntry()
-        for (key, entry) in document.root where !globalOnly.contains(key) {
-            guard key != "listen" && key != "route" else {
-                throw ConfigError(line: entry.line, message: "\(key) belongs inside a [[tunnel]] table")
-            }
-            try apply(key, entry, to: &defaults)
-        }
         var config = TunnelConfigFile(tunnels: [])
-        if let drain = document.root["drain-timeout"] {
-            config.drainTimeout = try number(drain, "drain-timeout")
-        }
-        if let metrics = document.root["metrics-addr"] {
-            config.metricsAddress = try string(metrics, "metrics-addr")
+        for (key, entry) in document.root.sorted(by: { $0.value.line < $1.value.line }) {
+            let option = try option(key, entry)
+            switch option.scope {
+            case .tunnelTableOnly:
+                throw ConfigError(line: entry.line, message: "\(key) belongs inside a [[tunnel]] table")
+            case .process:
+                try applyProcess(option, entry, to: &config)
+            case .tunnel:
+                try apply(option, entry, to: &defaults)
+            }
         }
         var listens: [String: Int] = [:]
         for table in document.tables {
@@ -51,11 +48,12 @@ public struct TunnelConfigFile: Equatable, Sendable {
             }
             var tunnel = defaults
             tunnel.line = table.line
-            for (key, entry) in table.keys {
-                guard !globalOnly.contains(key) else {
+            for (key, entry) in table.keys.sorted(by: { $0.value.line < $1.value.line }) {
+                let option = try option(key, entry)
+                guard option.scope != .process else {
                     throw ConfigError(line: entry.line, message: "\(key) applies to the whole process; put it before the first [[tunnel]]")
                 }
-                try apply(key, entry, to: &tunnel)
+                try apply(option, entry, to: &tunnel)
             }
             guard table.keys["listen"] != nil else {
                 throw ConfigError(line: table.line, message: "this [[tunnel]] has no listen address; add listen = \"127.0.0.1:PORT\"")
@@ -76,40 +74,55 @@ public struct TunnelConfigFile: Equatable, Sendable {
         return config
     }
 
-    private static func apply(_ key: String, _ entry: TOMLLite.Entry, to tunnel: inout TunnelEntry) throws(ConfigError) {
-        switch key {
-        case "listen": tunnel.listen = try string(entry, key)
-        case "route": tunnel.route = try string(entry, key)
-        case "pomerium-url": tunnel.pomeriumURL = try string(entry, key)
-        case "disable-tls-verification": tunnel.disableTLSVerification = try boolean(entry, key)
-        case "alternate-ca-path": tunnel.alternateCAPath = try string(entry, key)
-        case "ca-cert": tunnel.caCert = try string(entry, key)
-        case "client-cert": tunnel.clientCert = try string(entry, key)
-        case "client-key": tunnel.clientKey = try string(entry, key)
-        case "browser-cmd": tunnel.browserCommand = try string(entry, key)
-        case "no-browser": tunnel.noBrowser = try boolean(entry, key)
-        case "service-account": tunnel.serviceAccount = try string(entry, key)
-        case "service-account-file": tunnel.serviceAccountFile = try string(entry, key)
-        case "egress-proxy": tunnel.egressProxy = try string(entry, key)
-        case "connect-timeout": tunnel.connectTimeout = try number(entry, key)
-        case "auth-timeout": tunnel.authTimeout = try number(entry, key)
-        case "max-tunnel-lifetime": tunnel.maxTunnelLifetime = try number(entry, key)
-        case "recheck-interval": tunnel.recheckInterval = try number(entry, key)
-        case "allow-from": tunnel.allowFrom = try stringList(entry, key)
-        default:
+    private static func option(_ key: String, _ entry: TOMLLite.Entry) throws(ConfigError) -> TunnelOption {
+        guard let option = TunnelOption(key: key) else {
             throw ConfigError(line: entry.line, message: "unknown key \"\(key)\"")
+        }
+        return option
+    }
+
+    private static func applyProcess(_ option: TunnelOption, _ entry: TOMLLite.Entry, to config: inout TunnelConfigFile) throws(ConfigError) {
+        switch option {
+        case .drainTimeout: config.drainTimeout = try seconds(option, entry)
+        case .metricsAddress: config.metricsAddress = try string(option, entry)
+        default: preconditionFailure("\(option) is not a process option")
         }
     }
 
-    private static func string(_ entry: TOMLLite.Entry, _ key: String) throws(ConfigError) -> String {
+    private static func apply(_ option: TunnelOption, _ entry: TOMLLite.Entry, to tunnel: inout TunnelEntry) throws(ConfigError) {
+        switch option {
+        case .listen: tunnel.listen = try string(option, entry)
+        case .route: tunnel.route = try string(option, entry)
+        case .pomeriumURL: tunnel.pomeriumURL = try string(option, entry)
+        case .disableTLSVerification: tunnel.disableTLSVerification = try boolean(option, entry)
+        case .alternateCAPath: tunnel.alternateCAPath = try string(option, entry)
+        case .caCert: tunnel.caCert = try string(option, entry)
+        case .clientCert: tunnel.clientCert = try string(option, entry)
+        case .clientKey: tunnel.clientKey = try string(option, entry)
+        case .browserCommand: tunnel.browserCommand = try string(option, entry)
+        case .noBrowser: tunnel.noBrowser = try boolean(option, entry)
+        case .serviceAccount: tunnel.serviceAccount = try string(option, entry)
+        case .serviceAccountFile: tunnel.serviceAccountFile = try string(option, entry)
+        case .egressProxy: tunnel.egressProxy = try string(option, entry)
+        case .connectTimeout: tunnel.connectTimeout = try seconds(option, entry)
+        case .authTimeout: tunnel.authTimeout = try seconds(option, entry)
+        case .maxTunnelLifetime: tunnel.maxTunnelLifetime = try seconds(option, entry)
+        case .recheckInterval: tunnel.recheckInterval = try seconds(option, entry)
+        case .allowFrom: tunnel.allowFrom = try stringList(option, entry)
+        case .drainTimeout, .metricsAddress: preconditionFailure("\(option) is a process option")
+        }
+    }
+
+    private static func string(_ option: TunnelOption, _ entry: TOMLLite.Entry) throws(ConfigError) -> String {
         guard case .string(let value) = entry.value else {
-            throw ConfigError(line: entry.line, message: "\(key) must be a string in quotes")
+            throw ConfigError(line: entry.line, message: "\(option.key) must be a string in quotes")
         }
         return value
     }
 
     /// `"a,b"` or `["a", "b"]`, kept as the command line's comma-separated form.
-    private static func stringList(_ entry: TOMLLite.Entry, _ key: String) throws(ConfigError) -> String {
+    private static func stringList(_ option: TunnelOption, _ entry: TOMLLite.Entry) throws(ConfigError) -> String {
+        let key = option.key
         switch entry.value {
         case .string(let value):
             return value
@@ -130,18 +143,22 @@ public struct TunnelConfigFile: Equatable, Sendable {
         }
     }
 
-    private static func boolean(_ entry: TOMLLite.Entry, _ key: String) throws(ConfigError) -> Bool {
+    private static func boolean(_ option: TunnelOption, _ entry: TOMLLite.Entry) throws(ConfigError) -> Bool {
         guard case .boolean(let value) = entry.value else {
-            throw ConfigError(line: entry.line, message: "\(key) must be true or false")
+            throw ConfigError(line: entry.line, message: "\(option.key) must be true or false")
         }
         return value
     }
 
-    private static func number(_ entry: TOMLLite.Entry, _ key: String) throws(ConfigError) -> Double {
+    /// A number of seconds, checked against the option's range on its own line.
+    private static func seconds(_ option: TunnelOption, _ entry: TOMLLite.Entry) throws(ConfigError) -> Double {
+        let value: Double
         switch entry.value {
-        case .integer(let value): return Double(value)
-        case .float(let value): return value
-        default: throw ConfigError(line: entry.line, message: "\(key) must be a number of seconds")
+        case .integer(let number): value = Double(number)
+        case .float(let number): value = number
+        default: throw ConfigError(line: entry.line, message: "\(option.key) must be a number of seconds")
         }
+        if let error = option.check(seconds: value, from: .configFile(line: entry.line)) { throw error }
+        return value
     }
 }
