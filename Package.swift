@@ -11,6 +11,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        // A complete TOML 1.0 parser (toml++) for --config files.
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // libuv + OpenSSL, imported through one module map; the header adds only
@@ -21,6 +23,7 @@ let package = Package(
             dependencies: [
                 "CShims",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
             ],
             // Release builds skip the runtime exclusivity checks (swift_beginAccess):
             // on the relay path, where every class property access paid one, they

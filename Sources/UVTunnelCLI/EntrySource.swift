@@ -32,7 +32,7 @@ enum EntrySource {
     }
 
     static func readConfig(_ path: String) throws -> TunnelConfigFile {
-        guard let data = FileManager.default.contents(atPath: path), data.count <= TOMLLite.maxBytes else {
+        guard let data = FileManager.default.contents(atPath: path), data.count <= TunnelConfigFile.maxBytes else {
             throw UsageError("--config \(path): cannot read it (missing, unreadable or over 1 MiB)")
         }
         do {

@@ -21,13 +21,15 @@ public struct TunnelEntry: Equatable, Sendable {
     public var recheckInterval: Double?
     /// `--allow-from`: `CIDR[,CIDR…]`; local clients from elsewhere are turned away.
     public var allowFrom: String?
-    /// Where it was defined, for messages ("line 12"); nil on the command line.
-    public var line: Int?
+    /// Where it was defined: the command line, or a config file (and its line).
+    public var origin: OptionOrigin = .commandLine
+    /// Its line in a config file, for messages ("line 12"); nil on the command line.
+    public var line: Int? {
+        get { origin.line }
+        set { origin = newValue.map { .configFile(line: $0) } ?? .commandLine }
+    }
 
     public init() {}
-
-    /// Where the entry came from, to name its options as the user wrote them.
-    public var origin: OptionOrigin { line.map { .configFile(line: $0) } ?? .commandLine }
 
     /// Checks what every entry must respect (ranges from `TunnelOption`, and
     /// options that go together); names the flag or key at fault.
