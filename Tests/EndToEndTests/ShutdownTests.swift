@@ -56,6 +56,26 @@ final class ShutdownTests: XCTestCase {
         XCTAssertTrue(isAlive(pid), "the browser process was killed")
     }
 
+    func testSIGINTWhileTheLoginCallHangsDoesNotWaitForIt() throws {
+        // The login endpoint never answers; its own bound is 10 s, so an exit
+        // within 5 s shows the call was dropped, not waited for.
+        let gateway = try GatewayFixture()
+        let peer = try HostilePeer.gateway("login-hang", certificateFrom: gateway)
+        let cache = TemporaryDirectory()
+        let tunnel = try TunnelFixture(["--pomerium-url", "https://127.0.0.1:\(peer.port)", "--alternate-ca-path", gateway.caPath,
+                                        "--no-browser", "--auth-timeout", "120", "--drain-timeout", "30", "127.0.0.1:9"],
+                                       environment: ["XDG_CACHE_HOME": cache.path])
+        let socket = try TestSocket.connect(port: tunnel.port)
+        tunnel.process.waitForOutput { $0.contains("auth required: signing in to 127.0.0.1:\(peer.port)") }
+        let signalled = Date()
+        tunnel.process.signal(SIGINT)
+        XCTAssertEqual(tunnel.process.waitForExit(timeout: 5), 0, tunnel.process.stderr)
+        XCTAssertLessThan(Date().timeIntervalSince(signalled), 5, "waited for the login call")
+        XCTAssertEqual(occurrences(notOpened, in: tunnel.process.stderr), 1, tunnel.process.stderr)
+        XCTAssertFalse(tunnel.process.stderr.contains("timed out after 10s"), "the login call ran to its deadline")
+        XCTAssertTrue(socket.waitForClose(timeout: 5))
+    }
+
     func testSIGTERMClosesWaitingTunnelAtOnceWhileRelayingOneDrains() throws {
         let target = try TargetServer(.echo)
         let gateway = try GatewayFixture()
