@@ -76,6 +76,37 @@ final class ShutdownTests: XCTestCase {
         XCTAssertTrue(socket.waitForClose(timeout: 5))
     }
 
+    func testIdleCallbackConnectionAfterTheSignInDoesNotHoldTheExit() throws {
+        // Before following the URL, the browser leaves an idle connection on the
+        // callback port: after the sign-in it is still open (its own bound is
+        // 10 s), and stopping must close it rather than wait.
+        let target = try TargetServer(.echo)
+        let gateway = try GatewayFixture(["--auto-approve"])
+        let cache = TemporaryDirectory()
+        let ready = cache.path + "/idle.ready"
+        let pidFile = cache.path + "/idle.pid"
+        let idle = """
+        port=$(echo "$1" | sed -E 's/.*127.0.0.1%3A([0-9]+).*/\\1/')
+        python3 -c 'import socket, sys, time
+        s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+        open(sys.argv[2], "w").write("ok")
+        time.sleep(60)' "$port" '\(ready)' >/dev/null 2>&1 </dev/null &
+        echo $! > '\(pidFile)'
+        while [ ! -s '\(ready)' ]; do sleep 0.05; done
+        """
+        let browser = try ScriptedBrowser(in: cache, before: idle)
+        let tunnel = try TunnelFixture(signInArguments(gateway, browser, targetPort: target.port) + ["--drain-timeout", "30"],
+                                       environment: ["XDG_CACHE_HOME": cache.path])
+        let payload = randomBytes(3000)
+        XCTAssert(try echoRoundTrip(port: tunnel.port, payload: payload) == payload, tunnel.process.stderr)
+        let pid = try XCTUnwrap(browserPID(pidFile), "the idle connection was not made")
+        defer { kill(pid, SIGKILL) }
+        let signalled = Date()
+        tunnel.process.signal(SIGINT)
+        XCTAssertEqual(tunnel.process.waitForExit(timeout: 5), 0, tunnel.process.stderr)
+        XCTAssertLessThan(Date().timeIntervalSince(signalled), 5, "waited for the idle callback connection")
+    }
+
     func testSIGTERMClosesWaitingTunnelAtOnceWhileRelayingOneDrains() throws {
         let target = try TargetServer(.echo)
         let gateway = try GatewayFixture()

@@ -154,6 +154,9 @@ final class SignInFlow {
         finish(.success(token))
     }
 
+    /// Callback connections still finishing their answers after the sign-in ended.
+    var hasOpenCallbacks: Bool { !callbacks.isEmpty }
+
     /// Drops the sign-in at once: the login call, the callback listener and
     /// its connections close now (the browser opener is the caller's to let go).
     func cancel() {

@@ -87,6 +87,9 @@ private final class WorkerState {
     let events: AsyncInbox<SignInWorker.Event>
     var inbox: AsyncInbox<SignInWorker.Command>?
     var flows: [Int: SignInFlow] = [:]
+    /// Flows that reported but whose callback connections are still answering
+    /// (each bounded by its own 10 s timer); kept so that stop can close them.
+    var finishing: [SignInFlow] = []
     let browsers = BrowserProcesses()
 
     init(loop: EventLoop, logger: Logger, events: AsyncInbox<SignInWorker.Event>) {
@@ -96,11 +99,12 @@ private final class WorkerState {
     }
 
     func handle(_ command: SignInWorker.Command) {
+        finishing.removeAll { !$0.hasOpenCallbacks }
         switch command {
         case .start(let id, let settings, let stale):
             let flow = SignInFlow(loop: loop, settings: settings, replacing: stale, logger: logger,
                                   browsers: browsers) { [weak self] result in
-                self?.flows[id] = nil
+                if let flow = self?.flows.removeValue(forKey: id) { self?.finishing.append(flow) }
                 self?.events.post(.finished(id: id, result))
             }
             flows[id] = flow
@@ -112,8 +116,9 @@ private final class WorkerState {
         case .stop:
             // Nothing here may hold the thread's loop open: a browser still
             // running is let go, the login call and the callback listener close.
-            for flow in flows.values { flow.cancel() }
+            for flow in Array(flows.values) + finishing { flow.cancel() }
             flows = [:]
+            finishing = []
             if browsers.count > 0 { logger.debug("leaving \(browsers.count) browser process(es) running") }
             browsers.detachAll()
             inbox?.close()
