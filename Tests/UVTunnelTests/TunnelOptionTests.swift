@@ -58,4 +58,25 @@ final class TunnelOptionTests: XCTestCase {
             XCTAssertEqual((error as? ConfigError)?.description, "--connect-timeout must be between 0.001 and 3600 seconds, got 4000")
         }
     }
+
+    /// The config reader checks each key's value as the table's `kind` says.
+    func testConfigReaderFollowsEachOptionsKind() {
+        for option in TunnelOption.allCases {
+            let wrong: String
+            let expected: String
+            switch option.kind {
+            case .string: (wrong, expected) = ("1", "\(option.key) must be a string in quotes")
+            case .stringList: (wrong, expected) = ("1", "\(option.key) must be a string or an array of strings")
+            case .boolean: (wrong, expected) = ("\"yes\"", "\(option.key) must be true or false")
+            case .seconds: (wrong, expected) = ("\"5\"", "\(option.key) must be a number of seconds")
+            }
+            var table = "[[tunnel]]\n"
+            if option != .listen { table += "listen = \"127.0.0.1:1\"\n" }
+            if option != .route { table += "route = \"db:1\"\n" }
+            let text = option.scope == .process ? "\(option.key) = \(wrong)\n" + table : table + "\(option.key) = \(wrong)\n"
+            XCTAssertThrowsError(try TunnelConfigFile.parse(text), "\(option)") { error in
+                XCTAssertEqual((error as? ConfigError)?.message, expected, "\(option)")
+            }
+        }
+    }
 }
