@@ -112,6 +112,16 @@ final class TunnelConfigFileTests: XCTestCase {
         XCTAssertEqual(error(text)?.description, "line 13: recheck-interval must be between 1 and 86400 seconds, got 0.5")
     }
 
+    func testATunnelWithoutAHeaderLineIsNamedByNumberAndListen() {
+        // Inline tables have no [[tunnel]] header to find: the message names
+        // the tunnel by its number and listen address instead of a line.
+        let text = #"tunnel = [{ listen = "127.0.0.1:1", route = "db:1", connect-timeout = 0 }]"# + "\n"
+        let failure = error(text)
+        XCTAssertNil(failure?.line)
+        XCTAssertEqual(failure?.message, "[[tunnel]] 1 (listen \"127.0.0.1:1\"): connect-timeout must be between 0.001 and 3600 seconds, got 0")
+        XCTAssertEqual(try TunnelConfigFile.parse(#"tunnel = [{ listen = "127.0.0.1:1", route = "db:1" }]"#).tunnels.first?.route, "db:1")
+    }
+
     func testOverOneMebibyteIsRefused() {
         let text = "# " + String(repeating: "x", count: 1 << 20) + "\n"
         XCTAssertEqual(error(text)?.message, "the file is over 1 MiB")
