@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import UVTunnel
+@testable import UVTunnelGateway
 
 final class JWTTests: XCTestCase {
     private let now = Date(timeIntervalSince1970: 1_700_000_000)
