@@ -1,25 +1,26 @@
 import CShims
+import UVTunnel
 
 /// An OpenSSL memory BIO used to move PEM text in and out of OpenSSL's
 /// PEM_read_bio_* / PEM_write_bio_* functions. It owns the BIO and frees it in
 /// deinit. Input bytes are copied into the BIO (rather than BIO_new_mem_buf,
 /// which would alias Swift memory whose lifetime we do not control).
-package final class PEMBuffer {
+final class PEMBuffer {
     /// PEM inputs we accept (keys, certificates) are a few KiB; anything larger
     /// is not a key or certificate we made, so refuse before OpenSSL parses it.
-    package static let maximumInputSize = 64 * 1024
+    static let maximumInputSize = 64 * 1024
 
-    package let bio: OpaquePointer
+    let bio: OpaquePointer
 
     /// An empty buffer for PEM_write_bio_* to fill.
-    package init(operation: String) throws(CryptoError) {
+    init(operation: String) throws(CryptoError) {
         ERR_clear_error()
         guard let bio = BIO_new(BIO_s_mem()) else { throw .openSSL(operation) }
         self.bio = bio
     }
 
     /// A buffer holding `text`, for PEM_read_bio_* to parse.
-    package convenience init(text: String, operation: String) throws(CryptoError) {
+    convenience init(text: String, operation: String) throws(CryptoError) {
         let bytes = Array(text.utf8)
         guard bytes.count <= PEMBuffer.maximumInputSize else {
             throw CryptoError(operation: operation, detail: "input is larger than \(PEMBuffer.maximumInputSize) bytes")
@@ -33,7 +34,7 @@ package final class PEMBuffer {
     deinit { BIO_free(bio) }
 
     /// Everything written into the buffer so far, as text (PEM is ASCII).
-    package func text(operation: String) throws(CryptoError) -> String {
+    func text(operation: String) throws(CryptoError) -> String {
         let pending = Int(BIO_ctrl_pending(bio))
         guard pending > 0 else { throw CryptoError(operation: operation, detail: "no output") }
         var bytes = [UInt8](repeating: 0, count: pending)
