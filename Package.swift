@@ -58,6 +58,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The client's unit tests use the gateway module for a server to talk to
+        // (a GatewayServer on the same loop, self-signed certificates for TLS).
+        // UVTunnelGatewayTests reads the gateway's answers with the client's
+        // parsers: its Support/HTTPResponseTestSupport.swift is a symlink to
+        // UVTunnelTests' own, one source compiled into both test modules.
         .testTarget(name: "UVTunnelTests", dependencies: ["UVTunnel", "UVTunnelGateway", "CShims"]),
         .testTarget(name: "UVTunnelGatewayTests", dependencies: ["UVTunnelGateway", "UVTunnel", "CShims"]),
         .testTarget(name: "EndToEndTests", dependencies: ["UVTunnel"]),
