@@ -7,8 +7,9 @@ public final class SignalWatcher {
     private var isClosing = false
 
     public init(loop: EventLoop, signal: Int32, _ body: @escaping (Int32) -> Void) throws(UVError) {
-        uv_signal_init(loop.raw, handle)
-        HandleOwnership.retain(self, in: handle)
+        // The loop's first signal handle makes the loop's signal pipe: at the
+        // descriptor limit that fails, and there is then no handle to close.
+        try HandleOwnership.initialize(self, handle, what: "watch signal \(signal): uv_signal_init") { uv_signal_init(loop.raw, $0) }
         callback = body
         let status = uv_signal_start(handle, { raw, signum in
             Unmanaged<SignalWatcher>.fromOpaque(raw!.pointee.data).takeUnretainedValue().callback?(signum)
