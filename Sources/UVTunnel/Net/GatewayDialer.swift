@@ -229,7 +229,7 @@ public final class GatewayDialer {
     }
 
     private func release() {
-        resolving?.cancel()
+        resolving?.abandon()
         resolving = nil
         if let tls { tls.close() } else { socket?.close() }
         tls = nil
