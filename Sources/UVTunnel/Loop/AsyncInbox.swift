@@ -10,8 +10,8 @@ final class AsyncWakeup: @unchecked Sendable {
 
     init(loop: EventLoop, onWake: @escaping () -> Void) throws(UVError) {
         self.onWake = onWake
-        // The loop's first async handle makes the loop's wake-up descriptor,
-        // which fails at the descriptor limit.
+        // Fails only when it has to make the loop's wake-up descriptor (which
+        // uv_loop_init already made for its thread pool), leaving no handle.
         try HandleOwnership.initialize(self, handle, what: "uv_async_init") { handle in
             uv_async_init(loop.raw, handle) { raw in
                 Unmanaged<AsyncWakeup>.fromOpaque(raw!.pointee.data).takeUnretainedValue().onWake?()
