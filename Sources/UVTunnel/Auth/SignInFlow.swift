@@ -30,7 +30,7 @@ final class SignInFlow {
     private let maxCallbackConnections = 16
 
     init(loop: EventLoop, settings: SignInSettings, replacing stale: String?, logger: Logger,
-         browsers: BrowserProcesses, report: @escaping (Result<String, SignInFailure>) -> Void) {
+         browsers: BrowserProcesses = BrowserProcesses(), report: @escaping (Result<String, SignInFailure>) -> Void) {
         self.loop = loop
         self.browsers = browsers
         self.settings = settings
@@ -128,7 +128,7 @@ final class SignInFlow {
                 if status != 0 { logger.warning("\(command[0]) exited with status \(status); open the URL above yourself") }
             }
         } catch {
-            logger.warning("could not start \(command[0]) (\(error.reason)); open the URL above yourself, or pass --browser-cmd")
+            logger.warning("could not start \(command[0]) (\(error.reason)); open the URL above yourself, or set \(settings.spelling.name("browser-cmd"))")
         }
     }
 

@@ -16,6 +16,8 @@ public struct SignInSettings: Sendable {
     public var loginTimeoutMilliseconds: UInt64 = 10_000
     /// The login call and its redirects take the same egress proxy as the tunnels.
     public var egressProxy: EgressProxy = .direct
+    /// How messages name options (flags, or config-file keys).
+    public var spelling: OptionSpelling = .commandLine
 
     public init(route: Route, tls: TLSContext, verifyHostName: Bool, browserCommand: [String]?, openBrowser: Bool,
                 cache: TokenCache?, userAgent: String = "uvtunnel/\(UVTunnelVersion.string)") {
@@ -33,6 +35,11 @@ public struct SignInSettings: Sendable {
 /// Why a sign-in did not produce a token; safe to log (never holds the token).
 public struct SignInFailure: Error, Sendable, Equatable, CustomStringConvertible {
     public var message: String
-    public init(_ message: String) { self.message = message }
+    /// What the user can change about it (the CLI spells it).
+    public var hint: FailureHint?
+    public init(_ message: String, hint: FailureHint? = nil) {
+        self.message = message
+        self.hint = hint
+    }
     public var description: String { message }
 }

@@ -23,6 +23,8 @@ public struct TunnelEntry: Equatable, Sendable {
     public var allowFrom: String?
     /// Where it was defined: the command line, or a config file (and its line).
     public var origin: OptionOrigin = .commandLine
+    /// How its options are named in messages: flags, or config keys.
+    public var spelling: OptionSpelling { origin.spelling }
     /// Its line in a config file, for messages ("line 12"); nil on the command line.
     public var line: Int? {
         get { origin.line }

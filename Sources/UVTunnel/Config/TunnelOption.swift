@@ -79,22 +79,10 @@ public enum TunnelOption: String, CaseIterable, Sendable {
 
     /// How the user spells this option where `origin` says it came from:
     /// `--connect-timeout` on the command line, `connect-timeout` in a config
-    /// file. ROUTE is the command line's positional argument.
+    /// file (`OptionSpelling`). ROUTE is the command line's positional argument.
     public func spelled(for origin: OptionOrigin) -> String {
-        switch origin {
-        case .commandLine: return self == .route ? "ROUTE" : flag
-        case .configFile: return key
-        }
-    }
-
-    /// Advice that names the option as the user would change it, for
-    /// failure lines: `raise --connect-timeout` or `raise connect-timeout in
-    /// the config file`.
-    public func advice(_ verb: String, for origin: OptionOrigin) -> String {
-        switch origin {
-        case .commandLine: return "\(verb) \(spelled(for: origin))"
-        case .configFile: return "\(verb) \(spelled(for: origin)) in the config file"
-        }
+        if self == .route && origin.spelling == .commandLine { return "ROUTE" }
+        return origin.spelling.name(key)
     }
 
     /// The range check for a number of seconds: nil when `value` is fine,
@@ -122,4 +110,7 @@ public enum OptionOrigin: Equatable, Sendable {
         if case .configFile(let line) = self { return line }
         return nil
     }
+
+    /// Flags or config keys, for library messages that name an option.
+    public var spelling: OptionSpelling { self == .commandLine ? .commandLine : .configFile }
 }
