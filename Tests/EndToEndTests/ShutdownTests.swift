@@ -50,6 +50,8 @@ final class ShutdownTests: XCTestCase {
         XCTAssertEqual(tunnel.process.waitForExit(timeout: 5), 0, tunnel.process.stderr)
         XCTAssertLessThan(Date().timeIntervalSince(signalled), 5, "waited for the drain, the browser or the login call")
         XCTAssertEqual(occurrences(notOpened, in: tunnel.process.stderr), 3, tunnel.process.stderr)
+        XCTAssertEqual(occurrences("info uvtunnel: tunnel=", in: tunnel.process.stderr.split(separator: "\n")
+            .filter { $0.contains(self.notOpened) }.joined(separator: "\n")), 3, "a stop the user asked for is not an error")
         XCTAssertFalse(tunnel.process.stderr.contains("drain timeout"))
         for socket in sockets { XCTAssertTrue(socket.waitForClose(timeout: 5)) }
         // The browser is left running: it may be the user's own.
