@@ -38,7 +38,7 @@ struct MemoryStreamPair {
 
 /// What both ends share: the loop turn that moves bytes and runs completions.
 /// Holds the ends weakly (they hold it), and closes its idle handle once both
-/// ends are closed and nothing is left to run.
+/// ends are closed (or gone) and nothing is left to run.
 final class MemoryLink {
     let pool: BufferPool
     let maxRead: Int
@@ -52,7 +52,12 @@ final class MemoryLink {
     init(loop: EventLoop, maxRead: Int) {
         pool = loop.buffers
         self.maxRead = maxRead
-        turn = LoopTurn(loop: loop) { [weak self] in self?.runTurn() }
+        // Strong: the link must outlive its ends while the loop still has its
+        // last turn to run (completions, then closing this handle). The cycle
+        // ends when `runTurn` closes the turn and lets go of it.
+        var link: MemoryLink?
+        turn = LoopTurn(loop: loop) { link?.runTurn() }
+        link = self
     }
 
     fileprivate func join(_ a: MemoryStream, _ b: MemoryStream) {

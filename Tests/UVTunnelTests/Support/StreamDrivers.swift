@@ -58,8 +58,8 @@ final class PayloadSender {
                 }
             }
             offset += n
-            let sent = stream.writeNow([buffer]) { [weak self] error in
-                guard let self else { return }
+            // Strong: a sender nobody else holds lives until its write is done.
+            let sent = stream.writeNow([buffer]) { error in
                 self.waitingForCompletion = false
                 if let error { return self.error = self.error ?? error }
                 self.pump()
@@ -70,9 +70,9 @@ final class PayloadSender {
             }
         }
         if shutdownAfter {
-            stream.shutdownWrite { [weak self] error in
-                self?.shutdownDone = true
-                self?.shutdownError = error
+            stream.shutdownWrite { error in
+                self.shutdownDone = true
+                self.shutdownError = error
             }
         }
     }
@@ -95,7 +95,9 @@ final class ReadCollector {
     init(_ stream: ByteStream, pool: BufferPool) {
         self.stream = stream
         self.pool = pool
-        stream.onRead = { [weak self] event in self?.handle(event) }
+        // Strong, so a collector nobody else holds still returns every buffer;
+        // the cycle ends when the stream closes (which drops `onRead`).
+        stream.onRead = { event in self.handle(event) }
     }
 
     func start() { stream.startReading() }
