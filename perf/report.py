@@ -117,6 +117,26 @@ def cell_text(cell, key):
     return text
 
 
+def before_after(cells, baseline_version):
+    """uvtunnel against an earlier build of itself (peer "uvtunnel-before",
+    perf/run --baseline), measured in the same rounds."""
+    if not any(peer == "uvtunnel-before" for _, peer in cells):
+        return ""
+    out = [f"## Before and after (this build against {baseline_version or 'an earlier build'}, same run)\n",
+           "Ratios are now/before: above 1 is better for ↑ metrics, below 1 for ↓ metrics. Single runs on this "
+           "shared machine spread by about ±10 % (bulk) and more for tail latencies.\n",
+           "| case | metric | uvtunnel now | uvtunnel before | now/before |", "|---|---|---|---|---|"]
+    for _, _, cases, metrics in SCENARIOS:
+        for case, label in cases:
+            for key, metric, higher, _ in metrics:
+                now, before = cells.get((case, "uvtunnel")), cells.get((case, "uvtunnel-before"))
+                if now is None and before is None:
+                    continue
+                out.append(f"| {label} | {metric} {'↑' if higher else '↓'} | {cell_text(now, key)} | {cell_text(before, key)} | "
+                           f"{ratio_text(median(now, key) if now else None, median(before, key) if before else None)} |")
+    return "\n".join(out) + "\n"
+
+
 def markdown_tables(cells):
     out = []
     others = [p for p in PEERS if p != "uvtunnel"]
@@ -328,6 +348,7 @@ def main():
     parser.add_argument("--seconds", default="?")
     parser.add_argument("--load", nargs=2, default=["?", "?"])
     parser.add_argument("--versions", default="")
+    parser.add_argument("--baseline-version", default="")
     args = parser.parse_args()
     if args.brief is not None:
         print(brief(args.brief))
@@ -360,6 +381,7 @@ def main():
         targets(cells),
         "",
         markdown_tables(cells),
+        before_after(cells, args.baseline_version),
         notes(cells),
     ]
     if args.rdp:

@@ -47,6 +47,7 @@ struct PreparedEntry {
         do { options.allowFrom = try entry.allowedClients() } catch {
             throw Failure(usage: true, description: "--" + error.message)
         }
+        options.hints = FailureHintText.hints(fromConfigFile: entry.line != nil)
         self.options = options
         tokens = try Self.tokens(entry, route: route, tls: tls, egressProxy: options.egressProxy, logger: logger)
     }

@@ -126,7 +126,7 @@ final class GatewayHostFeatureTests: XCTestCase {
         let start = Date()
         XCTAssertTrue(socket.waitForClose(timeout: 10))
         XCTAssertLessThan(Date().timeIntervalSince(start), 5)
-        tunnel.process.waitForOutput { $0.contains("closed after 1.0s (--max-tunnel-lifetime)") }
+        tunnel.process.waitForOutput { $0.contains("closed after 1.0s, its maximum lifetime (--max-tunnel-lifetime)") }
     }
 
     func testRecheckClosesTunnelsWhenThePolicyNoLongerAdmitsThem() throws {

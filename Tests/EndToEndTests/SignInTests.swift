@@ -86,7 +86,7 @@ final class SignInTests: XCTestCase {
                                        environment: ["XDG_CACHE_HOME": cache.path])
         let sockets = try (0..<3).map { _ in try TestSocket.connect(port: tunnel.port) }
         for socket in sockets { XCTAssertTrue(socket.waitForClose(timeout: 10)) }
-        tunnel.process.waitForOutput { self.occurrences("did not finish within 1.0s (--auth-timeout)", in: $0) >= 3 }
+        tunnel.process.waitForOutput { self.occurrences("did not finish within 1.0s (raise --auth-timeout if signing in takes longer)", in: $0) >= 3 }
         XCTAssertEqual(occurrences("answered 200: login request", in: gateway.process.stderr), 1)
         XCTAssertTrue(tunnel.process.process.isRunning)
     }

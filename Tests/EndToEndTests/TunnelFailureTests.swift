@@ -83,7 +83,7 @@ final class TunnelFailureTests: XCTestCase {
         XCTAssertTrue(socket.waitForClose(timeout: 10))
         // 302 → one sign-in, whose URL is printed; nobody completes it here.
         tunnel.process.waitForOutput { $0.contains("302 sign-in required") && $0.contains("Open this URL in a browser to sign in")
-            && $0.contains("did not finish within 1.0s (--auth-timeout)") }
+            && $0.contains("did not finish within 1.0s (raise --auth-timeout") }
     }
 
     func testExpiredTokenIs401() throws {

@@ -95,12 +95,12 @@ final class EgressProxyTests: XCTestCase {
 
     func testProxyConnectRequestBytes() throws {
         let proxy = try ProxyEndpoint.parse("http://user:pass@p:3128", origin: "t")
-        let request = ProxyConnectRequest.encode(authority: "[::1]:8443", userAgent: "uvtunnel/1",
-                                                 proxyAuthorization: proxy.basicAuthorization)
+        let request = ConnectRequest.encode(authority: "[::1]:8443", userAgent: "uvtunnel/1",
+                                            credential: proxy.basicAuthorization.map { .proxyAuthorization($0) })
         XCTAssertEqual(String(decoding: request, as: UTF8.self),
                        "CONNECT [::1]:8443 HTTP/1.1\r\nHost: [::1]:8443\r\nUser-Agent: uvtunnel/1\r\n"
                        + "Proxy-Authorization: Basic dXNlcjpwYXNz\r\n\r\n")
-        let bare = ProxyConnectRequest.encode(authority: "gw:443\r\nX: y", userAgent: "u", proxyAuthorization: nil)
+        let bare = ConnectRequest.encode(authority: "gw:443\r\nX: y", userAgent: "u", credential: nil)
         XCTAssertEqual(String(decoding: bare, as: UTF8.self), "CONNECT gw:443X:y HTTP/1.1\r\nHost: gw:443X:y\r\nUser-Agent: u\r\n\r\n",
                        "no line can be injected")
     }

@@ -38,7 +38,7 @@ final class GatewayDialerTests: XCTestCase {
         let loop = try EventLoop()
         let proxy = try ScriptedProxy(loop: loop, address: loopback,
                                       answer: "HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"x\"\r\nContent-Length: 0\r\n\r\n")
-        var result: Result<ByteStream, DialError>?
+        var result: Result<ByteStream, DialFailure>?
         // gw.example is never resolved here: with a proxy only the proxy's name is.
         let dialer = GatewayDialer(loop: loop, target: plainTarget(proxy: try proxyEndpoint(proxy, credentials: "user:pass@"))) {
             result = $0
@@ -50,7 +50,7 @@ final class GatewayDialerTests: XCTestCase {
         XCTAssertEqual(proxy.requests, ["CONNECT gw.example:443 HTTP/1.1\r\nHost: gw.example:443\r\nUser-Agent: uvtunnel/test\r\n"
                                         + "Proxy-Authorization: Basic dXNlcjpwYXNz\r\n\r\n"])
         guard case .failure(let error) = result else { return XCTFail("expected a failure, got \(String(describing: result))") }
-        XCTAssertEqual(error.message, "egress proxy 127.0.0.1:\(proxy.address.port) answered 407 \"Proxy Authentication Required\" "
+        XCTAssertEqual(error.description, "egress proxy 127.0.0.1:\(proxy.address.port) answered 407 \"Proxy Authentication Required\" "
                        + "to CONNECT gw.example:443; it refused the user name and password in the proxy URL")
         assertNothingLeft(loop)
     }
@@ -86,7 +86,7 @@ final class GatewayDialerTests: XCTestCase {
         target.tls = try TLSContext.client(TLSClientOptions())
         var failure: String?
         let dialer = GatewayDialer(loop: loop, target: target) { result in
-            if case .failure(let error) = result { failure = error.message }
+            if case .failure(let error) = result { failure = error.description }
             if case .success(let stream) = result { stream.close() }
             proxy.close()
         }
@@ -102,7 +102,7 @@ final class GatewayDialerTests: XCTestCase {
         let proxy = try ScriptedProxy(loop: loop, address: loopback, answer: "SSH-2.0-OpenSSH_9.6\r\n")
         var failure: String?
         let dialer = GatewayDialer(loop: loop, target: plainTarget(proxy: try proxyEndpoint(proxy))) { result in
-            if case .failure(let error) = result { failure = error.message }
+            if case .failure(let error) = result { failure = error.description }
             proxy.close()
         }
         dialer.start()
@@ -117,7 +117,7 @@ final class GatewayDialerTests: XCTestCase {
         var failure: String?
         let target = plainTarget(proxy: try ProxyEndpoint.parse("http://127.0.0.1:\(closed)", origin: "test"))
         let dialer = GatewayDialer(loop: loop, target: target) { result in
-            if case .failure(let error) = result { failure = error.message }
+            if case .failure(let error) = result { failure = error.description }
         }
         dialer.start()
         run(loop) { dialer.cancel() }

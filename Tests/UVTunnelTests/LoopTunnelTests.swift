@@ -113,7 +113,7 @@ private final class RejectionRecorder: TokenSource {
     func token(waiter: @escaping (Result<String, SignInFailure>) -> Void) -> TokenAvailability { .now("stale") }
     func rejected(_ token: String?, waiter: @escaping (Result<String, SignInFailure>) -> Void) -> TokenAvailability {
         rejected.append(token)
-        return .failed("no sign-in in this test")
+        return .failed(SignInFailure("no sign-in in this test"))
     }
 }
 

@@ -93,7 +93,7 @@ public final class SignInCoordinator: TokenSource {
         guard flight == id else { return }
         worker.send(.cancel(id: id))
         let seconds = Double(authTimeoutMilliseconds) / 1000
-        handle(.finished(id: id, .failure(SignInFailure("sign-in to \(settings.route.gatewayAuthority) did not finish within \(seconds.formatted1)s (--auth-timeout)"))))
+        handle(.finished(id: id, .failure(SignInFailure("sign-in to \(settings.route.gatewayAuthority) did not finish within \(seconds.formatted1)s", hint: .authTimeout))))
     }
 
     private func adopt(_ token: String) {

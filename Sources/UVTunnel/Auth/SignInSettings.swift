@@ -33,6 +33,11 @@ public struct SignInSettings: Sendable {
 /// Why a sign-in did not produce a token; safe to log (never holds the token).
 public struct SignInFailure: Error, Sendable, Equatable, CustomStringConvertible {
     public var message: String
-    public init(_ message: String) { self.message = message }
+    /// What the user can change about it (the CLI spells it).
+    public var hint: FailureHint?
+    public init(_ message: String, hint: FailureHint? = nil) {
+        self.message = message
+        self.hint = hint
+    }
     public var description: String { message }
 }

@@ -161,7 +161,7 @@ final class GatewayConnection {
         let relay = Relay(a: target, b: client, pool: loop.buffers) { [weak self] end in
             switch end {
             case .completed: self?.close(nil)
-            case .failed(let reason): self?.close(reason)
+            case .failed(_, let reason): self?.close(reason)
             }
         }
         self.relay = relay

@@ -55,26 +55,14 @@ public struct ConnectRequestHead: Sendable, Equatable {
 /// ClientHello sent to a plain listener is rejected on its first byte).
 public struct ConnectRequestParser: Sendable {
     public let limit: Int
-    public static let maxHeaders = 100
-    public static let maxMethodLength = 32
+    public static let maxHeaders = HeadReader<RequestLineGrammar>.maxHeaders
+    public static let maxMethodLength = RequestLineGrammar.maxMethodLength
 
-    private var splitter: HeadLineSplitter
-    private var requestLine: (method: String, target: String, version: String)?
-    private var headers: [HTTPHeader] = []
-    private var state: State = .reading
-    // Request-line shape checked byte by byte: field 0 method, 1 target, 2 version.
-    private var field = 0
-    private var fieldLength = 0
-
-    private enum State: Sendable {
-        case reading
-        case failed(HTTPHeadError)
-        case done(ConnectRequestHead)
-    }
+    private var reader: HeadReader<RequestLineGrammar>
 
     public init(limit: Int = 16 * 1024) {
         self.limit = limit
-        self.splitter = HeadLineSplitter(limit: limit)
+        reader = HeadReader(limit: limit, grammar: RequestLineGrammar())
     }
 
     /// Feed the next bytes read from the client. `.complete(head, consumed)`:
@@ -82,54 +70,26 @@ public struct ConnectRequestParser: Sendable {
     /// tunnel bytes. After an error every call throws it again; after
     /// completion every call returns the head with `consumed: 0`.
     public mutating func feed(_ bytes: some Collection<UInt8>) throws(HTTPHeadError) -> HeadParseStep<ConnectRequestHead> {
-        switch state {
-        case .failed(let error): throw error
-        case .done(let head): return .complete(head, consumed: 0)
-        case .reading: break
-        }
-        var consumed = 0
-        var index = bytes.startIndex
-        while index != bytes.endIndex {
-            let byte = bytes[index]
-            if requestLine == nil && !acceptRequestLineByte(byte) {
-                throw fail(Self.notHTTP(splitter.line + Array(bytes[index...].prefix(64))))
-            }
-            consumed += 1
-            let line: [UInt8]?
-            do {
-                line = try splitter.push(byte)
-            } catch {
-                throw fail(Self.describe(error, limit: limit))
-            }
-            if let line, let head = try take(line) {
-                state = .done(head)
-                return .complete(head, consumed: consumed)
-            }
-            bytes.formIndex(after: &index)
-        }
-        return .needMore
+        try reader.feed(bytes)
     }
 
     /// Call when the connection ends before the head is complete.
-    public func endOfInput() -> HTTPHeadError {
-        switch state {
-        case .failed(let error):
-            return error
-        case .done:
-            return HTTPHeadError(message: "client closed the connection after the request head")
-        case .reading:
-            if splitter.count == 0 {
-                return HTTPHeadError(message: "client closed the connection before sending a request")
-            }
-            return HTTPHeadError(message: "client closed the connection after \(splitter.count) bytes, before the end of the request head")
-        }
-    }
+    public func endOfInput() -> HTTPHeadError { reader.endOfInput() }
+}
 
-    // MARK: - Request line, byte by byte
+/// "METHOD target HTTP/1.x", then headers.
+struct RequestLineGrammar: HeadGrammar {
+    static let maxMethodLength = 32
+    var invalid: String { "invalid request" }
+    var noun: String { "request" }
+    var sender: String { "client" }
+    // Request-line shape checked byte by byte: field 0 method, 1 target, 2 version.
+    private var field = 0
+    private var fieldLength = 0
 
     /// METHOD (token, 1...maxMethodLength) SP target (visible ASCII) SP HTTP/1.0|1.1,
     /// then CR/LF. Keeps only two counters, so each byte costs O(1).
-    private mutating func acceptRequestLineByte(_ byte: UInt8) -> Bool {
+    mutating func accepts(_ byte: UInt8, at position: Int) -> Bool {
         let isSpace = byte == 0x20
         switch field {
         case 0, 1:
@@ -160,53 +120,21 @@ public struct ConnectRequestParser: Sendable {
     }
     private static let httpPrefix: [UInt8] = Array("HTTP/1.".utf8)
 
-    // MARK: - Lines
-
-    private mutating func take(_ line: [UInt8]) throws(HTTPHeadError) -> ConnectRequestHead? {
-        guard let requestLine else {
-            let parts = line.split(separator: 0x20, omittingEmptySubsequences: false)
-            // acceptRequestLineByte guarantees this shape; checked again rather than trusted.
-            guard parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty, parts[2].count == 8 else {
-                throw fail(Self.notHTTP(line))
-            }
-            self.requestLine = (String(decoding: parts[0], as: UTF8.self),
-                                String(decoding: parts[1], as: UTF8.self),
-                                String(decoding: parts[2], as: UTF8.self))
-            return nil
+    func parseStartLine(_ line: [UInt8]) throws(HTTPHeadError) -> (method: String, target: String, version: String) {
+        let parts = line.split(separator: 0x20, omittingEmptySubsequences: false)
+        // `accepts` guarantees this shape; checked again rather than trusted.
+        guard parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty, parts[2].count == 8 else {
+            throw notHTTP(line)
         }
-        if line.isEmpty {
-            return ConnectRequestHead(method: requestLine.method, target: requestLine.target,
-                                      version: requestLine.version, headers: headers)
-        }
-        guard headers.count < Self.maxHeaders else {
-            throw fail(HTTPHeadError(message: "invalid request: more than \(Self.maxHeaders) header lines"))
-        }
-        guard let header = HTTPToken.parseHeaderLine(line) else {
-            throw fail(HTTPHeadError(message: "invalid request: malformed header line \(PrintableText.quoted(line))"))
-        }
-        headers.append(header)
-        return nil
+        return (String(decoding: parts[0], as: UTF8.self), String(decoding: parts[1], as: UTF8.self),
+                String(decoding: parts[2], as: UTF8.self))
     }
 
-    // MARK: - Errors
-
-    private mutating func fail(_ error: HTTPHeadError) -> HTTPHeadError {
-        state = .failed(error)
-        return error
+    func head(_ start: (method: String, target: String, version: String), headers: [HTTPHeader]) -> ConnectRequestHead {
+        ConnectRequestHead(method: start.method, target: start.target, version: start.version, headers: headers)
     }
 
-    private static func notHTTP(_ sent: [UInt8]) -> HTTPHeadError {
+    func notHTTP(_ sent: [UInt8]) -> HTTPHeadError {
         HTTPHeadError(message: "invalid request: expected \"CONNECT host:port HTTP/1.1\", got \(PrintableText.quoted(sent))")
-    }
-
-    private static func describe(_ problem: HeadLineSplitter.Problem, limit: Int) -> HTTPHeadError {
-        switch problem {
-        case .tooLarge:
-            return HTTPHeadError(message: "invalid request: request head larger than \(limit) bytes")
-        case .controlByte(let byte):
-            return HTTPHeadError(message: "invalid request: control character 0x\(PrintableText.hex(byte)) in the request head")
-        case .strayCarriageReturn:
-            return HTTPHeadError(message: "invalid request: carriage return not followed by line feed in the request head")
-        }
     }
 }

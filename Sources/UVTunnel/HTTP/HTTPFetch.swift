@@ -72,7 +72,7 @@ public final class HTTPFetch {
                 stream = connected
                 sendRequest()
             case .failure(let error):
-                finish(.failure(Failure(message: "GET \(target): \(error.message)")))
+                finish(.failure(Failure(message: "GET \(target): \(error)")))
             }
         }
         dialer = hop

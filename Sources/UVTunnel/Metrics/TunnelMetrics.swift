@@ -6,7 +6,8 @@ public final class TunnelMetrics {
     /// Seconds; the usual spread from a loopback gateway to a slow sign-in.
     static let setupBuckets: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 
-    private var outcomes: [String: Int] = ["completed": 0, "refused": 0, "failed": 0]
+    /// By class (`TunnelFailure.metricClass`), every class present from the start.
+    private var outcomes = Dictionary(uniqueKeysWithValues: TunnelFailure.metricClasses.map { ($0, 0) })
     private var closedBytesUp: Int64 = 0
     private var closedBytesDown: Int64 = 0
     private var setupCounts = [Int](repeating: 0, count: setupBuckets.count)
@@ -22,11 +23,7 @@ public final class TunnelMetrics {
     public init() {}
 
     public func tunnelClosed(_ tunnel: Tunnel, _ outcome: Tunnel.Outcome) {
-        switch outcome {
-        case .completed: outcomes["completed", default: 0] += 1
-        case .refused: outcomes["refused", default: 0] += 1
-        case .failed: outcomes["failed", default: 0] += 1
-        }
+        outcomes[outcome.metricClass, default: 0] += 1
         closedBytesUp += tunnel.bytesUp
         closedBytesDown += tunnel.bytesDown
         if let milliseconds = tunnel.setupMilliseconds {
@@ -48,7 +45,7 @@ public final class TunnelMetrics {
                ["uvtunnel_tunnels_open \(openTunnels())"])
         metric("uvtunnel_tunnels_waiting_for_sign_in", "gauge", "Local connections held while a sign-in runs.",
                ["uvtunnel_tunnels_waiting_for_sign_in \(waitingForSignIn())"])
-        metric("uvtunnel_tunnels_total", "counter", "Tunnels ended, by outcome.",
+        metric("uvtunnel_tunnels_total", "counter", "Tunnels ended, by outcome: completed, or the class of failure.",
                outcomes.keys.sorted().map { "uvtunnel_tunnels_total{outcome=\"\($0)\"} \(outcomes[$0]!)" })
         metric("uvtunnel_bytes_total", "counter", "Bytes relayed: up is local to gateway, down is gateway to local.",
                ["uvtunnel_bytes_total{direction=\"up\"} \(closedBytesUp + live.up)",

@@ -32,10 +32,3 @@ public struct DialTarget {
         "\(role) \(authority)" + (proxy.map { " (through egress proxy \($0.authority))" } ?? "")
     }
 }
-
-/// Why a dial failed: one line that names the stage and the party at fault.
-public struct DialError: Error, Sendable, CustomStringConvertible {
-    public var message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}

@@ -22,13 +22,13 @@ public final class GatewayDialer {
     }
     /// Tells the owner each new stage (a tunnel mirrors it in its state).
     public var onStage: ((Stage) -> Void)?
-    private var completion: ((Result<ByteStream, DialError>) -> Void)?
+    private var completion: ((Result<ByteStream, DialFailure>) -> Void)?
     private var resolving: ResolveRequest?
     private var socket: UVStream?
     private var tls: TLSStream?
-    private var proxyParser: ResponseHeadParser?
+    private var proxyClient: ConnectClient?
 
-    public init(loop: EventLoop, target: DialTarget, completion: @escaping (Result<ByteStream, DialError>) -> Void) {
+    public init(loop: EventLoop, target: DialTarget, completion: @escaping (Result<ByteStream, DialFailure>) -> Void) {
         self.loop = loop
         self.target = target
         self.completion = completion
@@ -47,7 +47,7 @@ public final class GatewayDialer {
             self.resolving = nil
             switch result {
             case .success(let addresses): self.connect(addresses[...])
-            case .failure(let error): self.fail("cannot resolve \(self.dialledName(host: true)): \(error.reason)")
+            case .failure(let error): self.fail(.resolve(name: self.dialledName(host: true), reason: error.reason))
             }
         }
     }
@@ -101,7 +101,7 @@ public final class GatewayDialer {
         socket?.close()
         socket = nil
         guard next.isEmpty else { return connect(next) }
-        fail("cannot reach \(dialledName(host: false)) at \(address): \(reason)")
+        fail(.connect(name: dialledName(host: false), address: "\(address)", reason: reason))
     }
 
     private func connected(_ socket: UVStream) {
@@ -115,71 +115,29 @@ public final class GatewayDialer {
 
     private func askProxy(_ proxy: ProxyEndpoint, over socket: UVStream) {
         stage = .proxyConnect
-        proxyParser = ResponseHeadParser(peer: "egress proxy \(proxy.authority)")
-        let request = ProxyConnectRequest.encode(authority: target.authority, userAgent: target.userAgent,
-                                                 proxyAuthorization: proxy.basicAuthorization)
-        socket.write(loop.buffers.buffers(copying: request)) { [weak self] error in
-            guard let self, let error, self.completion != nil, self.stage == .proxyConnect else { return }
-            self.fail("sending CONNECT to egress proxy \(proxy.authority): \(error.message)")
-        }
-        socket.onRead = { [weak self] event in self?.proxyAnswerRead(event, socket: socket, proxy: proxy) }
-        socket.startReading()
-    }
-
-    private func proxyAnswerRead(_ event: ReadEvent, socket: UVStream, proxy: ProxyEndpoint) {
-        guard completion != nil, var parser = proxyParser else {
-            if case .data(let buffer) = event { loop.buffers.give(buffer) }
-            return
-        }
-        switch event {
-        case .data(let buffer):
-            let step: HeadParseStep<ResponseHead>
-            do {
-                step = try buffer.withReadableBytes { try parser.feed($0) }
-                proxyParser = parser
-            } catch {
-                loop.buffers.give(buffer)
-                return fail("\(error)")
+        let client = ConnectClient(stream: socket, pool: loop.buffers, peer: "egress proxy \(proxy.authority)")
+        proxyClient = client
+        let request = ConnectRequest.encode(authority: target.authority, userAgent: target.userAgent,
+                                            credential: proxy.basicAuthorization.map { .proxyAuthorization($0) })
+        client.start(request: request) { [weak self] result in
+            guard let self, self.completion != nil else {
+                if case .success(let answer) = result, let leftover = answer.leftover { socket.loop.buffers.give(leftover) }
+                return
             }
-            guard case .complete(let head, let consumed) = step else { return loop.buffers.give(buffer) }
-            buffer.consume(consumed)
-            socket.stopReading()
-            socket.onRead = nil
-            proxyParser = nil
-            guard (200..<300).contains(head.status) else {
-                loop.buffers.give(buffer)
-                return fail(Self.refusal(head, proxy: proxy, target: target))
+            self.proxyClient = nil
+            switch result {
+            case .success(let answer) where (200..<300).contains(answer.head.status):
+                // Bytes after the head came from the gateway through the tunnel.
+                self.startTLS(over: socket, early: answer.leftover)
+            case .success(let answer):
+                if let leftover = answer.leftover { self.loop.buffers.give(leftover) }
+                self.fail(.proxyRefused(ProxyRefusal(
+                    proxy: proxy.authority, status: answer.head.status, reasonPhrase: answer.head.reason,
+                    target: self.target.authority, targetRole: self.target.role, sentCredentials: proxy.user != nil)))
+            case .failure(let failure):
+                self.fail(.proxyExchange(failure.description))
             }
-            // Bytes after the head came from the gateway through the tunnel.
-            guard !buffer.isEmpty else {
-                loop.buffers.give(buffer)
-                return startTLS(over: socket, early: nil)
-            }
-            startTLS(over: socket, early: buffer)
-        case .eof:
-            fail("\(parser.endOfInput()) to CONNECT \(target.authority)")
-        case .error(let error):
-            fail("reading egress proxy \(proxy.authority)'s answer: \(error.message)")
         }
-    }
-
-    /// "egress proxy p:3128 answered 407 "Proxy Authentication Required" to
-    /// CONNECT gw:443", with what to do about the common ones.
-    static func refusal(_ head: ResponseHead, proxy: ProxyEndpoint, target: DialTarget) -> String {
-        var message = "egress proxy \(proxy.authority) answered \(head.status) \(PrintableText.quoted(head.reason)) to CONNECT \(target.authority)"
-        switch head.status {
-        case 407:
-            message += proxy.user == nil
-                ? "; it wants a user name and password: give them in the proxy URL, http://USER:PASSWORD@\(proxy.authority)"
-                : "; it refused the user name and password in the proxy URL"
-        case 403:
-            message += "; its rules do not allow CONNECT to \(target.authority) (ask its administrator, or add the host to NO_PROXY if it is reachable directly)"
-        case 502, 503, 504:
-            message += "; the proxy could not reach the \(target.role)"
-        default:
-            break
-        }
-        return message
     }
 
     // MARK: TLS
@@ -196,14 +154,14 @@ public final class GatewayDialer {
             tls = try TLSStream.client(socket: socket, context: context, serverName: target.host, verifyName: target.verifyHostName)
         } catch {
             if let early { loop.buffers.give(early) }
-            return fail("\(target.namedWithRoute): \(error.message)")
+            return fail(.tlsHandshake(peer: target.namedWithRoute, reason: error.message))
         }
         self.tls = tls
         tls.endsWithCloseNotifyOnly = target.proxy != nil
         if let early { tls.feedEarlyCiphertext(early) }
         tls.handshake { [weak self] error in
             guard let self, self.completion != nil, self.tls === tls else { return }
-            if let error { return self.fail("\(self.target.namedWithRoute): \(error.message)") }
+            if let error { return self.fail(Self.handshakeFailure(error, peer: self.target.namedWithRoute)) }
             self.succeed(tls)
         }
     }
@@ -220,21 +178,27 @@ public final class GatewayDialer {
         done(.success(stream))
     }
 
-    private func fail(_ message: String) {
+    private func fail(_ failure: DialFailure) {
         guard let done = completion else { return }
         completion = nil
         stage = .finished
         release()
-        done(.failure(DialError(message)))
+        done(.failure(failure))
+    }
+
+    private static func handshakeFailure(_ error: TLSError, peer: String) -> DialFailure {
+        if let problem = error.certificateProblem { return .certificate(peer: peer, reason: problem) }
+        return .tlsHandshake(peer: peer, reason: error.message)
     }
 
     private func release() {
         resolving?.cancel()
         resolving = nil
+        proxyClient?.cancel()
+        proxyClient = nil
         if let tls { tls.close() } else { socket?.close() }
         tls = nil
         socket = nil
-        proxyParser = nil
     }
 
     /// "egress proxy p:3128" or "gateway gw:443" (`host`: "gateway gw", for DNS).

@@ -1,9 +1,17 @@
 import CShims
 
 /// An OpenSSL failure, with the operation and OpenSSL's own reason text.
-public struct TLSError: Error, Sendable, CustomStringConvertible {
+public struct TLSError: Error, Sendable, Equatable, CustomStringConvertible {
     public let message: String
-    public init(_ message: String) { self.message = message }
+    /// Set when the handshake failed because the peer's certificate did not
+    /// verify (OpenSSL's X509 reason): the user fixes that with a CA, not a retry.
+    public let certificateProblem: String?
+
+    public init(_ message: String, certificateProblem: String? = nil) {
+        self.message = message
+        self.certificateProblem = certificateProblem
+    }
+
     public var description: String { message }
 
     /// Builds the error from OpenSSL's thread-local queue, draining it so the

@@ -88,8 +88,7 @@ final class TLSSession {
         if verify != X509_V_OK {
             ERR_clear_error()
             let reason = String(cString: X509_verify_cert_error_string(verify))
-            return TLSError("TLS handshake failed: certificate verify failed: \(reason) "
-                + "(trust its CA with --alternate-ca-path FILE, or, only for testing, --disable-tls-verification)")
+            return TLSError("TLS handshake failed: certificate verify failed: \(reason)", certificateProblem: reason)
         }
         return TLSError.fromQueue("TLS handshake failed")
     }

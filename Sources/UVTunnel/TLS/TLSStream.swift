@@ -14,7 +14,7 @@ public final class TLSStream: ByteStream {
     private let pool: BufferPool
     public var onRead: ((ReadEvent) -> Void)?
 
-    private var handshakeCompletion: ((StreamError?) -> Void)?
+    private var handshakeCompletion: ((TLSError?) -> Void)?
     private var consumerWantsData = false
     private var socketEnded = false
     private var endDelivered = false
@@ -65,7 +65,7 @@ public final class TLSStream: ByteStream {
     public var resumedSession: Bool { session.resumed }
 
     /// Runs the handshake; `completion` gets nil once it is done, or the reason it failed.
-    public func handshake(completion: @escaping (StreamError?) -> Void) {
+    public func handshake(completion: @escaping (TLSError?) -> Void) {
         handshakeCompletion = completion
         transport.startReading()
         continueHandshake()
@@ -81,11 +81,11 @@ public final class TLSStream: ByteStream {
             finishHandshake(nil)
         case .failed(let error):
             flushOutput()  // the alert tells the peer why
-            finishHandshake(StreamError(message: error.message))
+            finishHandshake(error)
         }
     }
 
-    private func finishHandshake(_ error: StreamError?) {
+    private func finishHandshake(_ error: TLSError?) {
         guard let completion = handshakeCompletion else { return }
         handshakeCompletion = nil
         completion(error)
@@ -112,13 +112,13 @@ public final class TLSStream: ByteStream {
         case .eof:
             socketEnded = true
             if handshakeCompletion != nil {
-                finishHandshake(StreamError(message: "the gateway closed the connection during the TLS handshake"))
+                finishHandshake(TLSError("the connection was closed during the TLS handshake"))
             } else {
                 pump()
             }
         case .error(let error):
             if handshakeCompletion != nil {
-                finishHandshake(StreamError(message: "TLS handshake failed: \(error.message)"))
+                finishHandshake(TLSError("TLS handshake failed: \(error.message)"))
             } else {
                 deliver(.error(error))
             }

@@ -11,22 +11,29 @@
 public final class Relay {
     public enum End: Equatable {
         case completed
-        case failed(String)
+        /// An I/O error, on the side that had it.
+        case failed(Side, String)
     }
+
+    public enum Side: Equatable, Sendable { case a, b }
 
     /// One direction: source → sink.
     private final class Direction {
         let source: ByteStream
         let sink: ByteStream
+        /// Which side each is, for a failure's report.
+        let sourceSide: Side
+        var sinkSide: Side { sourceSide == .a ? .b : .a }
         var bytes: Int64 = 0
         var sawEnd = false
         var sinkShutDown = false
         /// Restarts the source once a queued write is done: made once in
         /// `start`, so forwarding a read allocates no closure.
         var written: (StreamError?) -> Void = { _ in }
-        init(source: ByteStream, sink: ByteStream) {
+        init(source: ByteStream, sink: ByteStream, sourceSide: Side) {
             self.source = source
             self.sink = sink
+            self.sourceSide = sourceSide
         }
         var isFinished: Bool { sawEnd && sinkShutDown }
     }
@@ -40,8 +47,8 @@ public final class Relay {
     public var bytesBToA: Int64 { bToA.bytes }
 
     public init(a: ByteStream, b: ByteStream, pool: BufferPool, onEnd: @escaping (End) -> Void) {
-        aToB = Direction(source: a, sink: b)
-        bToA = Direction(source: b, sink: a)
+        aToB = Direction(source: a, sink: b, sourceSide: .a)
+        bToA = Direction(source: b, sink: a, sourceSide: .b)
         self.pool = pool
         self.onEnd = onEnd
     }
@@ -53,7 +60,7 @@ public final class Relay {
             direction.written = { [weak self, weak direction] error in
                 guard let self, let direction, self.onEnd != nil else { return }
                 if let error {
-                    self.finish(.failed(error.message))
+                    self.finish(.failed(direction.sinkSide, error.message))
                     return
                 }
                 direction.source.startReading()
@@ -84,14 +91,14 @@ public final class Relay {
             direction.sink.shutdownWrite { [weak self, weak direction] error in
                 guard let self, let direction else { return }
                 if let error, !error.isCancelled {
-                    self.finish(.failed("shutdown: \(error.message)"))
+                    self.finish(.failed(direction.sinkSide, "shutdown: \(error.message)"))
                     return
                 }
                 direction.sinkShutDown = true
                 if self.aToB.isFinished && self.bToA.isFinished { self.finish(.completed) }
             }
         case .error(let error):
-            finish(.failed(error.message))
+            finish(.failed(direction.sourceSide, error.message))
         }
     }
 

@@ -15,6 +15,9 @@ public struct TunnelOptions {
     /// `--allow-from`: local clients outside these networks are closed at
     /// accept; empty admits everyone.
     public var allowFrom: [AddressRange] = []
+    /// Spells what the user can change about a failure, as the user wrote
+    /// the option (the CLI sets it: a flag, or a config-file key).
+    public var hints: FailureHints = { _ in nil }
 
     public init(route: Route, tls: TLSContext?, verifyHostName: Bool = true,
                 connectTimeoutMilliseconds: UInt64 = 15_000,
@@ -27,6 +30,15 @@ public struct TunnelOptions {
     }
 }
 
+extension TunnelOptions {
+    /// A failure's log text with its hint, e.g. "timed out after 15.0s in the
+    /// TLS handshake with gateway gw:443 (raise --connect-timeout)".
+    public func explain(_ failure: TunnelFailure) -> String {
+        guard let hint = failure.hint, let text = hints(hint) else { return failure.message }
+        return "\(failure.message) (\(text))"
+    }
+}
+
 /// What a token source can say right away.
 public enum TokenAvailability: Equatable {
     /// Use this token (nil: none is known; try without and let the gateway decide).
@@ -34,7 +46,7 @@ public enum TokenAvailability: Equatable {
     /// A sign-in is under way; the waiter will be called once.
     case later
     /// No token can be had (e.g. the gateway rejected a service account token).
-    case failed(String)
+    case failed(SignInFailure)
 }
 
 /// Where tunnels get the token for the CONNECT request. Every call happens on
@@ -56,7 +68,7 @@ public final class FixedTokenSource: TokenSource {
     public func token(waiter: @escaping (Result<String, SignInFailure>) -> Void) -> TokenAvailability { .now(value) }
 
     public func rejected(_ token: String?, waiter: @escaping (Result<String, SignInFailure>) -> Void) -> TokenAvailability {
-        .failed(value == nil ? "the gateway requires sign-in and none is configured"
-                             : "the gateway rejected the service account token; check --service-account/--service-account-file")
+        .failed(value == nil ? SignInFailure("the gateway requires sign-in and none is configured")
+                             : SignInFailure("the gateway rejected the service account token", hint: .serviceAccount))
     }
 }

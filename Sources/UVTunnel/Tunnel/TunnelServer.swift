@@ -17,6 +17,7 @@ public final class TunnelServer {
     private let sharedOptions: SharedOptions
     private var options: TunnelOptions { sharedOptions.value }
     private let tokens: TokenSource
+    private let connector: GatewayConnector
     private let logger: Logger
     private var listener: TCPListener?
     private var tunnels: [Int: Tunnel] = [:]
@@ -31,12 +32,16 @@ public final class TunnelServer {
     /// Runs when the server stopped accepting and its last tunnel closed.
     public var onFinished: (() -> Void)?
     private var isAccepting = true
-    private var probe: Tunnel?
+    private var probe: ConnectAttempt?
 
-    public init(loop: EventLoop, options: TunnelOptions, tokens: TokenSource, logger: Logger) {
+    /// `connector`: how tunnels reach the gateway; by default one HTTP/1.1
+    /// connection per tunnel.
+    public init(loop: EventLoop, options: TunnelOptions, tokens: TokenSource, connector: GatewayConnector? = nil,
+                logger: Logger) {
         self.loop = loop
         sharedOptions = SharedOptions(options)
         self.tokens = tokens
+        self.connector = connector ?? HTTP1Connector(loop: loop, options: options, logger: logger)
         self.logger = logger
     }
 
@@ -100,7 +105,7 @@ public final class TunnelServer {
         let id = nextID
         nextID += 1
         let tunnel = Tunnel(id: id, loop: loop, local: local, options: sharedOptions, tokens: tokens,
-                            logger: logger) { [weak self] tunnel, outcome in
+                            connector: connector, logger: logger) { [weak self] tunnel, outcome in
             self?.closed(tunnel, outcome)
         }
         tunnels[id] = tunnel
@@ -111,7 +116,7 @@ public final class TunnelServer {
         tunnels[tunnel.id] = nil
         switch outcome {
         case .completed: counters.completed += 1
-        case .refused: counters.refused += 1
+        case .failed(let failure) where failure.isRefusal: counters.refused += 1
         case .failed: counters.failed += 1
         }
         onTunnelClosed?(tunnel, outcome)
@@ -130,7 +135,8 @@ public final class TunnelServer {
     }
 
     private func finished() {
-        probe?.close(.failed("server stopped"))
+        probe?.cancel()
+        probe = nil
         let done = onFinished
         onFinished = nil
         done?()
@@ -138,21 +144,27 @@ public final class TunnelServer {
 
     /// Closes every open tunnel now, saying why (a recheck found the route no longer admitted).
     public func closeAll(reason: String) {
-        for tunnel in Array(tunnels.values) { tunnel.close(.failed(reason)) }
+        for tunnel in Array(tunnels.values) { tunnel.close(.failed(.revoked(reason))) }
     }
 
     /// Asks the gateway whether our token is still admitted for the route: a
     /// CONNECT that hangs up as soon as the answer is in. `completion` gets the
-    /// status, or nil when there was no answer (network trouble, sign-in running).
+    /// status, or nil when there was no answer (network trouble, sign-in
+    /// running: a probe never starts or waits for a sign-in).
     public func probeGateway(completion: @escaping (Int?) -> Void) {
         guard probe == nil else { return }
-        let tunnel = Tunnel(id: 0, loop: loop, local: ClosedStream(), options: sharedOptions, tokens: tokens,
-                            logger: logger, isProbe: true) { [weak self] tunnel, _ in
+        guard case .now(let token) = tokens.token(waiter: { _ in }) else { return completion(nil) }
+        probe = connector.open(destination: options.route.destination, token: token) { [weak self, logger] result in
             self?.probe = nil
-            completion(tunnel.answerStatus)
+            logger.debug("recheck probe: \(result.map { _ in "200 tunnel open" })")
+            switch result {
+            case .success(let stream):
+                stream.close()
+                completion(200)
+            case .failure(.answered(let status)): completion(status)
+            case .failure: completion(nil)
+            }
         }
-        probe = tunnel
-        tunnel.start()
     }
 
     /// Stops accepting now; open tunnels get `drainMilliseconds` to finish on
@@ -161,7 +173,8 @@ public final class TunnelServer {
         guard !isShuttingDown else { return }
         isShuttingDown = true
         isAccepting = false
-        probe?.close(.failed("shutting down"))
+        probe?.cancel()
+        probe = nil
         listener?.close()
         listener = nil
         guard !tunnels.isEmpty else { return finishShutdown() }
@@ -171,7 +184,7 @@ public final class TunnelServer {
         timer.start(milliseconds: drainMilliseconds) { [weak self] in
             guard let self else { return }
             self.logger.info("drain timeout: closing \(self.tunnels.count) tunnel(s)")
-            for tunnel in self.tunnels.values { tunnel.close(.failed("closed at shutdown (--drain-timeout)")) }
+            for tunnel in Array(self.tunnels.values) { tunnel.close(.failed(.shutdown(drained: true))) }
         }
     }
 

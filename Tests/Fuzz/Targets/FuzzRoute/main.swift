@@ -54,7 +54,7 @@ private func checkRoundTrips(_ route: Route) {
     Fuzz.check(plain?.destination == route.destination && plain?.gatewayPort == 443 && plain?.useTLS == true,
                "host:port form of \(route.destination)")
 
-    let request = ConnectRequest.encode(destination: route.destination, token: "a.b.c", userAgent: "fuzz")
+    let request = ConnectRequest.encode(authority: route.destination, userAgent: "fuzz", credential: .pomeriumToken("a.b.c"))
     var parser = ConnectRequestParser()
     guard case .complete(let head, let consumed)? = try? parser.feed(request) else {
         Fuzz.fail("our CONNECT request for \(route.destination) does not parse")

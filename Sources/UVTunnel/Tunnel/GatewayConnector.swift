@@ -1,0 +1,29 @@
+/// The seam where a tunnel reaches its destination: "a byte stream to
+/// DESTINATION, with this token". A `Tunnel` knows tokens, sign-in and relay
+/// policy; how the stream is made (one TLS connection and an HTTP/1.1 CONNECT
+/// per tunnel, or a stream on a shared connection) is the connector's.
+public protocol GatewayConnector: AnyObject {
+    /// How log lines name where tunnels go: "https://gw:443".
+    var gatewayName: String { get }
+
+    /// Starts opening a stream to `destination` ("host:port"). `completion`
+    /// runs once, from the loop, never before `open` returns, unless the
+    /// attempt is cancelled first. A success is a stream whose first reads
+    /// are the gateway's first tunnel bytes; a failure says where and why.
+    /// The connector bounds the attempt by its connect timeout.
+    func open(destination: String, token: String?,
+              completion: @escaping (Result<ByteStream, TunnelFailure>) -> Void) -> ConnectAttempt
+}
+
+/// One `open` under way.
+public protocol ConnectAttempt: AnyObject {
+    /// Where it is now (a timeout names it; tests watch it).
+    var stage: ConnectStage { get }
+    /// The owner went away: close what was made, no callback after this.
+    func cancel()
+}
+
+/// The stages an attempt goes through.
+public enum ConnectStage: Equatable, Sendable {
+    case resolving, connecting, proxyConnect, handshaking, awaitingAnswer, finished
+}

@@ -1,0 +1,169 @@
+import Logging
+
+/// The HTTP/1.1 way to a destination: a gateway connection per tunnel. Dial
+/// (resolve, TCP, egress proxy CONNECT when one applies, TLS), then CONNECT
+/// over it; once the gateway answers 200 the connection itself is the stream.
+public final class HTTP1Connector: GatewayConnector {
+    private let loop: EventLoop
+    private let target: DialTarget
+    private let timeoutMilliseconds: UInt64
+    private let logger: Logger
+    public let gatewayName: String
+
+    public init(loop: EventLoop, options: TunnelOptions, logger: Logger) {
+        self.loop = loop
+        let route = options.route
+        let proxy = options.egressProxy.proxy(forHost: route.gatewayHost, port: route.gatewayPort, tls: options.tls != nil)
+        target = DialTarget(host: route.gatewayHost, port: route.gatewayPort, tls: options.tls,
+                            verifyHostName: options.verifyHostName, proxy: proxy, userAgent: options.userAgent)
+        timeoutMilliseconds = options.connectTimeoutMilliseconds
+        self.logger = logger
+        gatewayName = "\(route.useTLS ? "https" : "http")://\(route.gatewayAuthority)"
+            + (proxy.map { " through egress proxy \($0.authority)" } ?? "")
+    }
+
+    public func open(destination: String, token: String?,
+                     completion: @escaping (Result<ByteStream, TunnelFailure>) -> Void) -> ConnectAttempt {
+        let attempt = HTTP1ConnectAttempt(loop: loop, target: target, destination: destination, token: token,
+                                          logger: logger, completion: completion)
+        attempt.start(timeoutMilliseconds: timeoutMilliseconds)
+        return attempt
+    }
+}
+
+/// One tunnel's way through `HTTP1Connector`: owns the dialer, then the
+/// connection and its CONNECT exchange, and the connect timeout, until it
+/// hands the stream over or fails.
+final class HTTP1ConnectAttempt: ConnectAttempt {
+    private let loop: EventLoop
+    private let target: DialTarget
+    private let destination: String
+    private let token: String?
+    private let logger: Logger
+    private let timer: UVTimer
+    private var completion: ((Result<ByteStream, TunnelFailure>) -> Void)?
+    private var dialer: GatewayDialer?
+    private var gateway: ByteStream?
+    private var exchange: ConnectClient?
+    /// A result that came while `start` was still running (an address libuv
+    /// refuses at once): delivered on the next loop turn, as promised.
+    private var isStarting = false
+    private var early: Result<ByteStream, TunnelFailure>?
+    private(set) var stage: ConnectStage = .resolving
+
+    init(loop: EventLoop, target: DialTarget, destination: String, token: String?, logger: Logger,
+         completion: @escaping (Result<ByteStream, TunnelFailure>) -> Void) {
+        self.loop = loop
+        self.target = target
+        self.destination = destination
+        self.token = token
+        self.logger = logger
+        self.completion = completion
+        timer = UVTimer(loop: loop)
+    }
+
+    func start(timeoutMilliseconds: UInt64) {
+        timer.start(milliseconds: timeoutMilliseconds) { [weak self] in
+            guard let self else { return }
+            self.finish(.failure(.timedOut(stage: self.stage, milliseconds: timeoutMilliseconds, activity: self.activity)))
+        }
+        let dialer = GatewayDialer(loop: loop, target: target) { [weak self] result in
+            guard let self else {
+                if case .success(let stream) = result { stream.close() }
+                return
+            }
+            self.dialer = nil
+            switch result {
+            case .success(let stream): self.sendConnect(over: stream)
+            case .failure(let failure): self.finish(.failure(.dial(failure)))
+            }
+        }
+        dialer.onStage = { [weak self] stage in
+            switch stage {
+            case .idle, .resolving: self?.stage = .resolving
+            case .connecting: self?.stage = .connecting
+            case .proxyConnect: self?.stage = .proxyConnect
+            case .handshaking: self?.stage = .handshaking
+            case .finished: break
+            }
+        }
+        self.dialer = dialer
+        isStarting = true
+        dialer.start()
+        isStarting = false
+        if let early {
+            self.early = nil
+            // The timer is ours and idle otherwise: re-armed at 0 ms it is the next loop turn.
+            timer.start(milliseconds: 0) { [weak self] in self?.finish(early) }
+        }
+    }
+
+    /// What the attempt is doing now, for a timeout's message.
+    private var activity: String {
+        guard stage == .awaitingAnswer else { return dialer?.activity ?? "in stage \(stage)" }
+        return "waiting for \(target.role) \(target.authority) to answer CONNECT \(destination)"
+    }
+
+    private func sendConnect(over stream: ByteStream) {
+        gateway = stream
+        stage = .awaitingAnswer
+        if let tls = stream as? TLSStream {
+            logger.trace("TLS established", metadata: ["version": "\(tls.protocolVersion)", "resumed": "\(tls.resumedSession)"])
+        }
+        let client = ConnectClient(stream: stream, pool: loop.buffers, peer: target.role)
+        exchange = client
+        let request = ConnectRequest.encode(authority: destination, userAgent: target.userAgent,
+                                            credential: token.map { .pomeriumToken($0) })
+        client.start(request: request) { [weak self] result in
+            guard let self else { return }
+            self.exchange = nil
+            switch result {
+            case .success(let answer): self.answered(answer, on: stream)
+            case .failure(let failure): self.finish(.failure(.exchange(failure)))
+            }
+        }
+    }
+
+    private func answered(_ answer: ConnectClient.Answer, on stream: ByteStream) {
+        guard ConnectOutcome(status: answer.head.status) == .open else {
+            if let leftover = answer.leftover { loop.buffers.give(leftover) }
+            return finish(.failure(.answered(status: answer.head.status)))
+        }
+        // The gateway's first tunnel bytes came in the same read as its 200.
+        let opened = answer.leftover.map { PrefixedStream(stream, first: $0, pool: loop.buffers) } ?? stream
+        gateway = nil  // the caller's now
+        finish(.success(opened))
+    }
+
+    func cancel() {
+        guard completion != nil else { return }
+        completion = nil
+        early = nil
+        release()
+    }
+
+    private func finish(_ result: Result<ByteStream, TunnelFailure>) {
+        if isStarting {
+            early = result
+            return
+        }
+        guard let done = completion else {
+            if case .success(let stream) = result { stream.close() }
+            return
+        }
+        completion = nil
+        stage = .finished
+        release()
+        done(result)
+    }
+
+    private func release() {
+        timer.close()
+        dialer?.cancel()
+        dialer = nil
+        exchange?.cancel()
+        exchange = nil
+        gateway?.close()
+        gateway = nil
+    }
+}
