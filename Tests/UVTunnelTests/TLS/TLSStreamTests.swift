@@ -32,9 +32,9 @@ final class TLSStreamTests: XCTestCase {
     }
 
     /// Runs both handshakes to the end; nil: it succeeded.
-    private func handshake(_ rig: Rig) -> (client: StreamError?, server: StreamError?) {
-        var client: StreamError?? = .none
-        var server: StreamError?? = .none
+    private func handshake(_ rig: Rig) -> (client: TLSError?, server: TLSError?) {
+        var client: TLSError?? = .none
+        var server: TLSError?? = .none
         rig.client.handshake { client = .some($0) }
         rig.server.handshake { server = .some($0) }
         rig.loop.run()
@@ -80,6 +80,7 @@ final class TLSStreamTests: XCTestCase {
         try withRig(trust: Self.stranger.certificatePEM) { rig in
             let (c, s) = handshake(rig)
             XCTAssertTrue(c?.message.contains("certificate verify failed") == true, c?.message ?? "no error")
+            XCTAssertNotNil(c?.certificateProblem, "typed as a certificate problem, for the CA hint")
             XCTAssertNotNil(s, "the server hears the client's alert")
         }
     }
@@ -246,11 +247,11 @@ final class TLSStreamTests: XCTestCase {
     func testCloseBeforeHandshake() throws {
         try withRig { rig in
             rig.client.close()
-            var server: StreamError?
+            var server: TLSError?
             rig.server.handshake { server = $0 }
             rig.loop.run()
             XCTAssertTrue(rig.pair.a.isClosed, "closing the stream closes its transport")
-            XCTAssertTrue(server?.message.contains("closed the connection during the TLS handshake") == true, server?.message ?? "no error")
+            XCTAssertTrue(server?.message.contains("closed during the TLS handshake") == true, server?.message ?? "no error")
             rig.client.startReading()
             XCTAssertFalse(rig.pair.a.isReading, "a closed stream does not read")
         }
@@ -259,25 +260,25 @@ final class TLSStreamTests: XCTestCase {
     func testClientClosedMidHandshake() throws {
         try withRig { rig in
             var client = false
-            var server: StreamError?
+            var server: TLSError?
             // The ClientHello has reached the server: the client waits for the answer.
             rig.pair.b.didDeliver = { _ in rig.client.close() }
             rig.client.handshake { _ in client = true }
             rig.server.handshake { server = $0 }
             rig.loop.run()
             XCTAssertFalse(client, "a stream closed mid-handshake does not call back")
-            XCTAssertTrue(server?.message.contains("closed the connection during the TLS handshake") == true, server?.message ?? "no error")
+            XCTAssertTrue(server?.message.contains("closed during the TLS handshake") == true, server?.message ?? "no error")
         }
     }
 
     func testServerClosedBeforeItsHandshake() throws {
         try withRig { rig in
-            var client: StreamError?
+            var client: TLSError?
             rig.client.handshake { client = $0 }
             rig.loop.run()
             rig.server.close()
             rig.loop.run()
-            XCTAssertTrue(client?.message.contains("closed the connection during the TLS handshake") == true, client?.message ?? "no error")
+            XCTAssertTrue(client?.message.contains("closed during the TLS handshake") == true, client?.message ?? "no error")
         }
     }
 
@@ -286,7 +287,7 @@ final class TLSStreamTests: XCTestCase {
     /// server's first flight.
     func testServerClosedMidHandshake() throws {
         try withRig { rig in
-            var client: StreamError?? = .none
+            var client: TLSError?? = .none
             var server = false
             rig.pair.a.cutReads(afterBytes: 60, error: nil)
             rig.pair.b.didDeliver = { _ in rig.server.close() }
@@ -295,7 +296,7 @@ final class TLSStreamTests: XCTestCase {
             rig.loop.run()
             XCTAssertFalse(server, "a stream closed mid-handshake does not call back")
             guard case .some(.some(let error)) = client else { return XCTFail("the client's handshake: \(String(describing: client))") }
-            XCTAssertTrue(error.message.contains("closed the connection during the TLS handshake"), error.message)
+            XCTAssertTrue(error.message.contains("closed during the TLS handshake"), error.message)
         }
     }
 

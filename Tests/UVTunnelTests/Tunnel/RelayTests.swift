@@ -127,8 +127,13 @@ final class RelayTests: XCTestCase {
     // MARK: Failures
 
     private func failure(_ rig: Rig) -> String? {
-        guard case .failed(let reason) = rig.ends.ends.first else { return nil }
+        guard case .failed(_, let reason) = rig.ends.ends.first else { return nil }
         return reason
+    }
+
+    private func failedSide(_ rig: Rig) -> Relay.Side? {
+        guard case .failed(let side, _) = rig.ends.ends.first else { return nil }
+        return side
     }
 
     private func readError(onClientSide: Bool) {
@@ -142,6 +147,7 @@ final class RelayTests: XCTestCase {
             rig.loop.run()
             XCTAssertEqual(rig.ends.ends.count, 1)
             XCTAssertEqual(failure(rig), MemoryStream.error(UV_ECONNRESET, "read").message)
+            XCTAssertEqual(failedSide(rig), onClientSide ? .a : .b, "the side that failed is named")
         }
     }
 
@@ -159,6 +165,7 @@ final class RelayTests: XCTestCase {
             rig.loop.run()
             XCTAssertEqual(rig.ends.ends.count, 1)
             XCTAssertEqual(failure(rig), MemoryStream.error(UV_EPIPE, "write").message)
+            XCTAssertEqual(failedSide(rig), toClientSide ? .a : .b, "the side written to is named")
         }
     }
 
@@ -179,6 +186,7 @@ final class RelayTests: XCTestCase {
             rig.server.close()
             rig.loop.run()
             XCTAssertEqual(failure(rig), MemoryStream.error(UV_ECONNRESET, "write").message)
+            XCTAssertEqual(failedSide(rig), .b)
         }
     }
 
