@@ -11,7 +11,8 @@ extension PreparedEntry {
     static func egressProxy(_ entry: TunnelEntry, route: Route, logger: Logger) throws(Failure) -> EgressProxy {
         let selection: EgressProxy
         do {
-            selection = try EgressProxy.select(flag: entry.egressProxy, environment: ProcessInfo.processInfo.environment)
+            selection = try EgressProxy.select(flag: entry.egressProxy, environment: ProcessInfo.processInfo.environment,
+                                               spelling: entry.spelling)
         } catch {
             throw Failure(usage: true, description: error.message)
         }

@@ -28,7 +28,7 @@ struct PreparedEntry {
     init(_ entry: TunnelEntry, logger: Logger) throws(Failure) {
         self.entry = entry
         do {
-            route = try Route.parse(entry.route, pomeriumURL: entry.pomeriumURL)
+            route = try Route.parse(entry.route, pomeriumURL: entry.pomeriumURL, spelling: entry.spelling)
         } catch {
             throw Failure(usage: true, description: error.message)
         }
@@ -36,7 +36,7 @@ struct PreparedEntry {
             listen = nil
         } else {
             do { listen = try SocketAddress.parseListen(entry.listen) } catch {
-                throw Failure(usage: true, description: "--listen: \(error.message)")
+                throw Failure(usage: true, description: "\(entry.spelling.name("listen")): \(error.message)")
             }
         }
         let tls = try Self.tlsContext(entry, route: route, logger: logger)
@@ -45,9 +45,10 @@ struct PreparedEntry {
         options.maxLifetimeMilliseconds = entry.maxTunnelLifetime.map { UInt64($0 * 1000) }
         options.egressProxy = try Self.egressProxy(entry, route: route, logger: logger)
         do { options.allowFrom = try entry.allowedClients() } catch {
-            throw Failure(usage: true, description: "--" + error.message)
+            throw Failure(usage: true, description: (entry.spelling == .commandLine ? "--" : "") + error.message)
         }
-        options.hints = FailureHintText.hints(fromConfigFile: entry.line != nil)
+        options.hints = FailureHintText.hints(entry.spelling)
+        options.spelling = entry.spelling
         self.options = options
         tokens = try Self.tokens(entry, route: route, tls: tls, egressProxy: options.egressProxy, logger: logger)
     }
@@ -56,14 +57,15 @@ struct PreparedEntry {
     private static func tlsContext(_ entry: TunnelEntry, route: Route, logger: Logger) throws(Failure) -> TLSContext {
         var tlsOptions = TLSClientOptions()
         tlsOptions.verifyPeer = !entry.disableTLSVerification
+        tlsOptions.spelling = entry.spelling
         if entry.disableTLSVerification && route.useTLS {
-            logger.warning("TLS verification is off (--disable-tls-verification) for \(route.gatewayAuthority): the gateway's identity is not checked")
+            logger.warning("TLS verification is off (\(entry.spelling.name("disable-tls-verification"))) for \(route.gatewayAuthority): the gateway's identity is not checked")
         }
         tlsOptions.extraCAFile = entry.alternateCAPath
         if let encoded = entry.caCert {
             guard let data = Data(base64Encoded: encoded.trimmingCharacters(in: .whitespacesAndNewlines), options: .ignoreUnknownCharacters),
                   let pem = String(data: data, encoding: .utf8), pem.contains("-----BEGIN") else {
-                throw Failure(usage: true, description: "--ca-cert must be a base64-encoded PEM certificate (e.g. base64 -w0 ca.pem)")
+                throw Failure(usage: true, description: "\(entry.spelling.name("ca-cert")) must be a base64-encoded PEM certificate (e.g. base64 -w0 ca.pem)")
             }
             tlsOptions.extraCAPEM = pem
         }
@@ -79,14 +81,14 @@ struct PreparedEntry {
     private static func tokens(_ entry: TunnelEntry, route: Route, tls: TLSContext, egressProxy: EgressProxy,
                                logger: Logger) throws(Failure) -> Tokens {
         if let token = entry.serviceAccount {
-            return .fixed(try checked(token, origin: "--service-account"))
+            return .fixed(try checked(token, origin: entry.spelling.name("service-account")))
         }
         if let path = entry.serviceAccountFile {
             guard let data = FileManager.default.contents(atPath: path), data.count <= 64 * 1024 else {
-                throw Failure(usage: false, description: "--service-account-file \(path): cannot read it (missing, unreadable or over 64 KiB)")
+                throw Failure(usage: false, description: "\(entry.spelling.name("service-account-file")) \(path): cannot read it (missing, unreadable or over 64 KiB)")
             }
             let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            return .fixed(try checked(token, origin: "--service-account-file \(path)"))
+            return .fixed(try checked(token, origin: "\(entry.spelling.name("service-account-file")) \(path)"))
         }
         var cache: TokenCache?
         do {
@@ -98,6 +100,7 @@ struct PreparedEntry {
                                       browserCommand: entry.browserCommand.map(Credentials.splitCommand),
                                       openBrowser: !entry.noBrowser, cache: cache)
         settings.egressProxy = egressProxy  // the login call goes the same way as the tunnels
+        settings.spelling = entry.spelling
         var cached: String?
         if let cache {
             do { cached = try cache.load(key: settings.cacheKey) } catch { logger.warning("ignoring the cached token: \(error)") }

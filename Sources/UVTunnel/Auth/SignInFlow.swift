@@ -123,7 +123,7 @@ final class SignInFlow {
                 if status != 0 { logger.warning("\(command[0]) exited with status \(status); open the URL above yourself") }
             }
         } catch {
-            logger.warning("could not start \(command[0]) (\(error.reason)); open the URL above yourself, or pass --browser-cmd")
+            logger.warning("could not start \(command[0]) (\(error.reason)); open the URL above yourself, or set \(settings.spelling.name("browser-cmd"))")
         }
     }
 

@@ -16,6 +16,8 @@ public struct SignInSettings: Sendable {
     public var loginTimeoutMilliseconds: UInt64 = 10_000
     /// The login call and its redirects take the same egress proxy as the tunnels.
     public var egressProxy: EgressProxy = .direct
+    /// How messages name options (flags, or config-file keys).
+    public var spelling: OptionSpelling = .commandLine
 
     public init(route: Route, tls: TLSContext, verifyHostName: Bool, browserCommand: [String]?, openBrowser: Bool,
                 cache: TokenCache?, userAgent: String = "uvtunnel/\(UVTunnelVersion.string)") {

@@ -40,26 +40,28 @@ public struct EgressProxy: Sendable, Equatable {
     /// Reads the flag and the environment once, at start-up. A proxy URL that
     /// cannot be used is an error (not silently a direct connection, which
     /// a locked-down network would refuse with a less helpful message).
-    public static func select(flag: String?, environment: [String: String]) throws(EgressProxyError) -> EgressProxy {
+    public static func select(flag: String?, environment: [String: String],
+                              spelling: OptionSpelling = .commandLine) throws(EgressProxyError) -> EgressProxy {
         let noProxy = NoProxyList(variable(["no_proxy", "NO_PROXY"], in: environment)?.value ?? "")
         if let flag {
             guard !flag.isEmpty else { return .direct }
-            let proxy = try ProxyEndpoint.parse(flag, origin: "--egress-proxy")
-            return EgressProxy(forTLS: proxy, forPlain: proxy, noProxy: noProxy, origin: "--egress-proxy")
+            let proxy = try ProxyEndpoint.parse(flag, origin: spelling.name("egress-proxy"))
+            return EgressProxy(forTLS: proxy, forPlain: proxy, noProxy: noProxy, origin: spelling.name("egress-proxy"))
         }
-        let https = try endpoint(["https_proxy", "HTTPS_PROXY"], in: environment)
-        let http = try endpoint(["http_proxy", "HTTP_PROXY"], in: environment)
+        let https = try endpoint(["https_proxy", "HTTPS_PROXY"], in: environment, spelling: spelling)
+        let http = try endpoint(["http_proxy", "HTTP_PROXY"], in: environment, spelling: spelling)
         guard https != nil || http != nil else { return .direct }
         let origin = [https?.name, http?.name].compactMap { $0 }.joined(separator: ", ")
         return EgressProxy(forTLS: https?.proxy, forPlain: http?.proxy, noProxy: noProxy, origin: origin)
     }
 
-    private static func endpoint(_ names: [String], in environment: [String: String]) throws(EgressProxyError) -> (name: String, proxy: ProxyEndpoint)? {
+    private static func endpoint(_ names: [String], in environment: [String: String],
+                                 spelling: OptionSpelling) throws(EgressProxyError) -> (name: String, proxy: ProxyEndpoint)? {
         guard let (name, value) = variable(names, in: environment) else { return nil }
         do {
             return (name, try ProxyEndpoint.parse(value, origin: name))
         } catch {
-            throw EgressProxyError(message: error.message + "; or pass --egress-proxy \"\" to ignore \(name)")
+            throw EgressProxyError(message: error.message + "; or set \(spelling.setting("egress-proxy", to: "\"\"")) to ignore \(name)")
         }
     }
 

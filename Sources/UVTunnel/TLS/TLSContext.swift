@@ -11,6 +11,8 @@ public struct TLSClientOptions: Sendable {
     /// `--client-cert` / `--client-key` for mutual TLS.
     public var clientCertificateFile: String?
     public var clientKeyFile: String?
+    /// How errors name these options (flags, or config-file keys).
+    public var spelling: OptionSpelling = .commandLine
 
     public init() {}
 }
@@ -40,6 +42,7 @@ public final class TLSContext: @unchecked Sendable {
     public static func client(_ options: TLSClientOptions) throws(TLSError) -> TLSContext {
         let context = try TLSContext(method: TLS_client_method(), isServer: false)
         let ctx = context.raw
+        let name = options.spelling.name
         if options.verifyPeer {
             SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nil)
             // The system store; a missing one is not fatal when an extra CA is given.
@@ -49,21 +52,21 @@ public final class TLSContext: @unchecked Sendable {
             SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nil)
         }
         if let file = options.extraCAFile {
-            let certificates = try readFile(file, what: "--alternate-ca-path")
-            try context.trust(pem: certificates, origin: "--alternate-ca-path \(file)")
+            let certificates = try readFile(file, what: name("alternate-ca-path"))
+            try context.trust(pem: certificates, origin: "\(name("alternate-ca-path")) \(file)")
         }
         if let pem = options.extraCAPEM {
-            try context.trust(pem: pem, origin: "--ca-cert")
+            try context.trust(pem: pem, origin: name("ca-cert"))
         }
         switch (options.clientCertificateFile, options.clientKeyFile) {
         case let (cert?, key?):
-            try context.useCertificate(pem: try readFile(cert, what: "--client-cert"),
-                                       key: try readFile(key, what: "--client-key"),
-                                       origin: "--client-cert \(cert) / --client-key \(key)")
+            try context.useCertificate(pem: try readFile(cert, what: name("client-cert")),
+                                       key: try readFile(key, what: name("client-key")),
+                                       origin: "\(name("client-cert")) \(cert) / \(name("client-key")) \(key)")
         case (nil, nil):
             break
         default:
-            throw TLSError("--client-cert and --client-key must be given together")
+            throw TLSError("\(name("client-cert")) and \(name("client-key")) must be given together")
         }
         let alpn: [UInt8] = [8] + Array("http/1.1".utf8)
         guard SSL_CTX_set_alpn_protos(ctx, alpn, UInt32(alpn.count)) == 0 else {

@@ -37,7 +37,7 @@ public struct Route: Equatable, Sendable {
     /// Longer than this is certainly a mistake (a pasted file, a wrong variable).
     public static let maxLength = 2048
 
-    public static func parse(_ route: String, pomeriumURL: String?) throws(RouteError) -> Route {
+    public static func parse(_ route: String, pomeriumURL: String?, spelling: OptionSpelling = .commandLine) throws(RouteError) -> Route {
         guard !route.isEmpty else {
             throw RouteError(message: "missing route: give the destination as host:port, e.g. db.corp:5432")
         }
@@ -62,7 +62,7 @@ public struct Route: Equatable, Sendable {
         }
 
         if let url = pomeriumURL, !url.isEmpty {
-            let gateway = try parsePomeriumURL(url)
+            let gateway = try parsePomeriumURL(url, spelling: spelling)
             result.gatewayHost = gateway.host
             result.gatewayPort = gateway.port
             result.useTLS = gateway.useTLS
@@ -125,10 +125,10 @@ public struct Route: Equatable, Sendable {
 
     /// --pomerium-url: only http (plain) or https (TLS); path and query are ignored,
     /// as pomerium-cli only uses the URL's host and port.
-    private static func parsePomeriumURL(_ url: String) throws(RouteError) -> (host: String, port: UInt16, useTLS: Bool) {
+    private static func parsePomeriumURL(_ url: String, spelling: OptionSpelling) throws(RouteError) -> (host: String, port: UInt16, useTLS: Bool) {
         let shown = PrintableText.quoted(url)
         func invalid(_ why: String) -> RouteError {
-            RouteError(message: "invalid --pomerium-url \(shown): \(why)")
+            RouteError(message: "invalid \(spelling.name("pomerium-url")) \(shown): \(why)")
         }
         guard url.utf8.count <= maxLength else { throw invalid("longer than \(maxLength) bytes") }
         if let what = forbiddenCharacter(in: url) {

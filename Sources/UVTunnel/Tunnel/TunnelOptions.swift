@@ -18,6 +18,8 @@ public struct TunnelOptions {
     /// Spells what the user can change about a failure, as the user wrote
     /// the option (the CLI sets it: a flag, or a config-file key).
     public var hints: FailureHints = { _ in nil }
+    /// How the user wrote the options, for messages that name one.
+    public var spelling: OptionSpelling = .commandLine
 
     public init(route: Route, tls: TLSContext?, verifyHostName: Bool = true,
                 connectTimeoutMilliseconds: UInt64 = 15_000,

@@ -96,7 +96,7 @@ public final class TunnelServer {
         counters.rejectedClients += 1
         let networks = options.allowFrom.map(\.description).joined(separator: ",")
         let listen = listener.map { " on \($0.address)" } ?? ""
-        logger.warning("refused local client \(client.peerAddress?.description ?? "(address unknown)")\(listen): not in --allow-from \(networks)")
+        logger.warning("refused local client \(client.peerAddress?.description ?? "(address unknown)")\(listen): not in \(options.spelling.name("allow-from")) \(networks)")
         return false
     }
 
