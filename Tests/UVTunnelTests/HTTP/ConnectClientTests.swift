@@ -246,6 +246,27 @@ final class ConnectClientTests: XCTestCase {
         }
     }
 
+    /// The owner closes the stream without cancelling while the request is
+    /// still queued: the cancelled write ends the exchange, once.
+    func testTheStreamClosedWhileSendingFailsTheSend() {
+        let loop = try! EventLoop()
+        do {
+            let pair = MemoryStreamPair(loop: loop, capacity: 8)
+            let client = ConnectClient(stream: pair.a, pool: loop.buffers, peer: "egress proxy p:3128")
+            var results: [Result<ConnectClient.Answer, ConnectClient.Failure>] = []
+            client.start(request: request) { results.append($0) }
+            pair.a.close()
+            loop.run()
+            XCTAssertEqual(results.count, 1)
+            guard case .failure(.send(let message)) = results.first else { return XCTFail("\(results)") }
+            XCTAssertTrue(message.hasPrefix("sending CONNECT to the egress proxy p:3128: "), message)
+            XCTAssertEqual(client.state, .failed)
+            pair.b.close()
+        }
+        loop.closeAfterRunning()
+        XCTAssertEqual(loop.buffers.outstanding, 0)
+    }
+
     /// The stream closed under the exchange by its owner while sending: the
     /// cancelled write must not be reported as a failure after a cancel.
     func testTheOwnerClosesTheStreamAfterCancelling() {
