@@ -29,6 +29,18 @@ let package = Package(
             // sanitizer run, keep them: a violation still fails there.
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
         ),
+        // The bundled gateway's server side, with its signing key and certificate
+        // factory: used by uvtunnel-gateway, the tests and the fuzz targets, never linked
+        // into the uvtunnel a user runs. It reaches UVTunnel's internals through
+        // `package` access, so UVTunnel's public API stays the client's.
+        .target(
+            name: "UVTunnelGateway",
+            dependencies: [
+                "UVTunnel",
+                "CShims",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "UVTunnelCLI",
             dependencies: [
@@ -41,11 +53,18 @@ let package = Package(
             name: "UVTunnelGatewayCLI",
             dependencies: [
                 "UVTunnel",
+                "UVTunnelGateway",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "UVTunnelTests", dependencies: ["UVTunnel", "CShims"]),
+        // The client's unit tests use the gateway module for a server to talk to
+        // (a GatewayServer on the same loop, self-signed certificates for TLS).
+        // UVTunnelGatewayTests reads the gateway's answers with the client's
+        // parsers: its Support/HTTPResponseTestSupport.swift is a symlink to
+        // UVTunnelTests' own, one source compiled into both test modules.
+        .testTarget(name: "UVTunnelTests", dependencies: ["UVTunnel", "UVTunnelGateway", "CShims"]),
+        .testTarget(name: "UVTunnelGatewayTests", dependencies: ["UVTunnelGateway", "UVTunnel", "CShims"]),
         .testTarget(name: "EndToEndTests", dependencies: ["UVTunnel"]),
     ]
 )
@@ -62,7 +81,7 @@ if Context.environment["UVTUNNEL_FUZZ"] == "1" {
     package.targets.append(.target(name: "FuzzSupport", dependencies: ["UVTunnel", "CLibFuzzer"],
                                    path: "Tests/Fuzz/Support"))
     for name in fuzzTargets {
-        package.targets.append(.executableTarget(name: name, dependencies: ["UVTunnel", "FuzzSupport"],
+        package.targets.append(.executableTarget(name: name, dependencies: ["UVTunnel", "UVTunnelGateway", "FuzzSupport"],
                                                  path: "Tests/Fuzz/Targets/\(name)"))
         package.products.append(.executable(name: name, targets: [name]))
     }

@@ -1,4 +1,5 @@
 import Logging
+import UVTunnel
 
 /// One client of the bundled gateway: handshake, CONNECT head, checks,
 /// target connect, `200`, relay; or an error status and close.

@@ -1,4 +1,5 @@
 import CShims
+import UVTunnel
 
 /// An EC P-256 private key that signs and verifies ES256 (ECDSA with SHA-256)
 /// signatures in the JOSE form: the raw 64-byte r||s, not OpenSSL's DER.

@@ -2,6 +2,7 @@ import CShims
 import Foundation
 import XCTest
 @testable import UVTunnel
+@testable import UVTunnelGateway
 
 final class CertificateFactoryTests: XCTestCase {
     func testDefaultCertificateVerifiesAgainstItselfForLocalNames() throws {

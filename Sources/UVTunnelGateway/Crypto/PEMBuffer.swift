@@ -1,4 +1,5 @@
 import CShims
+import UVTunnel
 
 /// An OpenSSL memory BIO used to move PEM text in and out of OpenSSL's
 /// PEM_read_bio_* / PEM_write_bio_* functions. It owns the BIO and frees it in

@@ -1,3 +1,5 @@
+import UVTunnel
+
 /// The HTTP answers of the bundled test gateway's sign-in flow, modelled on
 /// Pomerium's programmatic login: the login endpoint answers with the sign-in
 /// URL as text, the sign-in page offers one "approve" button, and approving

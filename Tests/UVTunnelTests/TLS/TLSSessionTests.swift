@@ -1,5 +1,6 @@
 import XCTest
 @testable import UVTunnel
+import UVTunnelGateway
 
 /// A client and a server session talking through memory only: the same
 /// feed/drain calls the loop makes, without sockets.

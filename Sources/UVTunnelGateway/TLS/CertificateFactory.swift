@@ -1,4 +1,5 @@
 import CShims
+import UVTunnel
 
 /// Makes the self-signed certificate the bundled test gateway serves. It is its
 /// own CA (basicConstraints CA:TRUE), so a client given this certificate as its

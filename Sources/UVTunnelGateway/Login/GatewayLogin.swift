@@ -1,3 +1,5 @@
+import UVTunnel
+
 /// The bundled gateway's sign-in endpoints, standing in for Pomerium's
 /// authenticate service:
 ///

@@ -1,3 +1,5 @@
+import UVTunnel
+
 /// What the bundled gateway checks and how it answers.
 public struct GatewayOptions {
     public enum TokenVerdict: Equatable, Sendable {

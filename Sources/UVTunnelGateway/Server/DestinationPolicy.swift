@@ -1,3 +1,5 @@
+import UVTunnel
+
 /// Which destinations the bundled gateway will connect to. By default only
 /// loopback ones, so running it never creates an open proxy.
 public struct DestinationPolicy: Sendable {

@@ -1,5 +1,6 @@
 import XCTest
 @testable import UVTunnel
+@testable import UVTunnelGateway
 
 final class SigningKeyTests: XCTestCase {
     func testSignatureIsRawSixtyFourBytesAndVerifies() throws {

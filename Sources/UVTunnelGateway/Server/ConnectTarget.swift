@@ -1,3 +1,5 @@
+import UVTunnel
+
 /// The destination of a CONNECT request as the gateway dials it.
 struct ConnectTarget: Equatable, Sendable, CustomStringConvertible {
     var host: String

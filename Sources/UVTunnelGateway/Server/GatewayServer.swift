@@ -1,4 +1,5 @@
 import Logging
+import UVTunnel
 
 /// The server side of the SPEC on the same engine: accepts TLS (or plain)
 /// connections, reads one CONNECT request, checks the token and the

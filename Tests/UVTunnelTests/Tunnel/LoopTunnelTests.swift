@@ -1,6 +1,7 @@
 import Logging
 import XCTest
 @testable import UVTunnel
+import UVTunnelGateway
 
 /// Tunnel client, gateway and target on one event loop in this process: the
 /// whole data path with real sockets, then a check that every handle closed

@@ -1,4 +1,5 @@
 import CShims
+import UVTunnel
 
 /// Owns one OpenSSL `X509` while a certificate is being assembled and signed,
 /// and frees it in deinit. Each step is one OpenSSL call and throws a
