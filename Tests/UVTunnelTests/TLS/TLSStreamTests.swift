@@ -1,6 +1,7 @@
 import CShims
 import XCTest
 @testable import UVTunnel
+import UVTunnelGateway
 
 /// `TLSStream` client ⇄ server over an in-memory pair: the whole stream (not
 /// just the session, as TLSSessionTests does) with the loop driving it, and
