@@ -196,7 +196,7 @@ final class GatewayConnection {
         isClosed = true
         if let reason { logger.debug("closed: \(reason)") }
         timer.close()
-        resolving?.cancel()
+        resolving?.abandon()
         resolving = nil
         client.close()
         target?.close()
