@@ -14,8 +14,7 @@ final class LoopTurn {
 
     init(loop: EventLoop, _ body: @escaping () -> Void) {
         self.body = body
-        uv_idle_init(loop.raw, handle)  // cannot fail for idle handles
-        HandleOwnership.retain(self, in: handle)
+        HandleOwnership.initializeInfallible(self, handle, what: "uv_idle_init") { uv_idle_init(loop.raw, $0) }
     }
 
     /// The body runs on the next iteration (once, however often this is called before).
