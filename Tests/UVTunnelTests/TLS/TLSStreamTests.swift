@@ -149,6 +149,30 @@ final class TLSStreamTests: XCTestCase {
     func testHalfCloseClientFirst() throws { try halfClose(clientFirst: true) }
     func testHalfCloseServerFirst() throws { try halfClose(clientFirst: false) }
 
+    /// Through an egress proxy our end is said by close_notify alone: a FIN
+    /// would end the proxy's whole tunnel, and the gateway's answer with it.
+    func testThroughAProxyTheEndIsCloseNotifyWithoutFIN() throws {
+        try withRig { rig in
+            handshakeOK(rig)
+            rig.client.endsWithCloseNotifyOnly = true
+            let atServer = ReadCollector(rig.server, pool: rig.pool)
+            let atClient = ReadCollector(rig.client, pool: rig.pool)
+            atServer.start()
+            atClient.start()
+            let ending = PayloadSender(rig.client, pool: rig.pool, payload: Data("bye".utf8), shutdownAfter: true)
+            ending.start()
+            rig.loop.run()
+            XCTAssertEqual(atServer.text, "bye")
+            XCTAssertEqual(atServer.end, .eof)
+            XCTAssertTrue(ending.shutdownDone)
+            XCTAssertFalse(rig.pair.a.didShutdown, "no FIN on the transport")
+            PayloadSender(rig.server, pool: rig.pool, payload: Data("answer".utf8), shutdownAfter: true).start()
+            rig.loop.run()
+            XCTAssertEqual(atClient.text, "answer")
+            XCTAssertEqual(atClient.end, .eof)
+        }
+    }
+
     /// A FIN without close_notify, on a record boundary: the peer's direction
     /// ended (as HTTP/1.1 peers do), not an error.
     func testFINOnARecordBoundaryWithoutCloseNotifyIsEOF() throws {
