@@ -46,8 +46,6 @@ final class MemoryLink {
     private weak var b: MemoryStream?
     private var turn: LoopTurn?
     private var due: [() -> Void] = []
-    /// Loop turns that did work: a test can check something took turns.
-    private(set) var turns = 0
 
     init(loop: EventLoop, maxRead: Int) {
         pool = loop.buffers
@@ -76,7 +74,6 @@ final class MemoryLink {
     func schedule() { turn?.request() }
 
     private func runTurn() {
-        turns += 1
         let now = due
         due = []
         for body in now { body() }
@@ -117,7 +114,6 @@ final class MemoryStream: ByteStream {
 
     /// Every byte this end wrote that entered the wire, in order.
     private(set) var written = Data()
-    var recordsWrites = true
     private(set) var readsDelivered = 0
     private(set) var bytesDelivered = 0
     /// Runs after each `.data` delivered (to act at an exact point of a protocol exchange).
@@ -253,7 +249,7 @@ final class MemoryStream: ByteStream {
         buffer.withReadableBytes { bytes in
             let part = UnsafeRawBufferPointer(rebasing: bytes.prefix(n))
             wire.push(part)
-            if recordsWrites, n > 0 { written.append(part.baseAddress!.assumingMemoryBound(to: UInt8.self), count: n) }
+            if n > 0 { written.append(part.baseAddress!.assumingMemoryBound(to: UInt8.self), count: n) }
         }
         buffer.consume(n)
     }
