@@ -76,6 +76,7 @@ public final class Tunnel {
     }
 
     public func start() {
+        guard state != .closed else { return }  // closed before it started: stays closed, logs nothing more
         let availability = tokens.token { [weak self] result in self?.tokenArrived(result) }
         proceed(availability)
     }
