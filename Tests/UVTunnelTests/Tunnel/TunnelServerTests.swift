@@ -168,6 +168,45 @@ final class TunnelServerTests: XCTestCase {
         }
     }
 
+    func testShutdownClosesTunnelsThatHaveNotOpenedAtOnce() {
+        withRig { rig in
+            rig.tokens.answerToken = .later
+            rig.connectClient()  // waiting for a sign-in
+            rig.tokens.answerToken = .now("T")
+            rig.connectClient()  // connecting
+            rig.connectClient()
+            rig.open(1)  // relaying
+            var drained = 0
+            rig.server.onDrained = { drained += 1 }
+            rig.server.shutdown(drainMilliseconds: 60_000)
+            XCTAssertEqual(rig.outcomes, Array(repeating: .failed(.shutdown(drained: false)), count: 2),
+                           "the waiting and the connecting tunnel close at once")
+            XCTAssertTrue(rig.connector.attempts[0].isCancelled)
+            XCTAssertEqual(rig.server.openTunnelCount, 1, "the relaying one drains")
+            XCTAssertEqual(drained, 0)
+            // A second signal: the drain ends now, long before its 60 s.
+            rig.server.abortDrain()
+            XCTAssertEqual(rig.outcomes.last, .failed(.shutdownCutShort))
+            XCTAssertEqual(drained, 1)
+            XCTAssertEqual(rig.server.openTunnelCount, 0)
+            rig.tokens.finish(.success("T"))  // a sign-in finishing late opens nothing
+            XCTAssertEqual(rig.connector.attempts.count, 2)
+        }
+    }
+
+    func testShutdownWithOnlyWaitingTunnelsIsDrainedAtOnce() {
+        withRig { rig in
+            rig.tokens.answerToken = .later
+            rig.connectClient()
+            rig.connectClient()
+            var drained = 0
+            rig.server.onDrained = { drained += 1 }
+            rig.server.shutdown(drainMilliseconds: 60_000)
+            XCTAssertEqual(drained, 1, "nothing was relaying: no drain")
+            XCTAssertEqual(rig.outcomes.count, 2)
+        }
+    }
+
     func testStopAcceptingFinishesAfterTheLastTunnel() {
         withRig { rig in
             rig.tokens.answerToken = .now("T")
