@@ -90,7 +90,12 @@ struct TOMLKeyLines {
         return count
     }
 
+    /// A header's name without blanks or quotes (`[[ "tunnel" ]]` is `tunnel`).
     private static func trimmed(_ text: Substring) -> String {
-        String(text.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+        let name = String(text.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+        if name.count >= 2, let quote = name.first, quote == "\"" || quote == "'", name.last == quote {
+            return String(name.dropFirst().dropLast())
+        }
+        return name
     }
 }

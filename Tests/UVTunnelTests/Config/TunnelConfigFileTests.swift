@@ -122,6 +122,12 @@ final class TunnelConfigFileTests: XCTestCase {
         XCTAssertEqual(try TunnelConfigFile.parse(#"tunnel = [{ listen = "127.0.0.1:1", route = "db:1" }]"#).tunnels.first?.route, "db:1")
     }
 
+    func testQuotedTableNameIsTheSameTable() throws {
+        let config = try TunnelConfigFile.parse("[[ \"tunnel\" ]]\nlisten = \"127.0.0.1:1\"\nroute = \"db:1\"\n")
+        XCTAssertEqual(config.tunnels.first?.line, 1)
+        XCTAssertEqual(error("[[\"tunnel\"]]\nlisten = \"127.0.0.1:1\"\nroute = \"db:1\"\nconnect-timeout = 0\n")?.line, 4)
+    }
+
     func testOverOneMebibyteIsRefused() {
         let text = "# " + String(repeating: "x", count: 1 << 20) + "\n"
         XCTAssertEqual(error(text)?.message, "the file is over 1 MiB")
