@@ -117,10 +117,8 @@ public final class HTTPFetch {
             }
         case .eof:
             do throws(HTTPHeadError) {
-                guard let head, var decoder = bodyDecoder else { throw headParser.endOfInput() }
-                let body = try decoder.endOfInput()
-                bodyDecoder = decoder
-                complete(head, body)
+                guard let head, let decoder = bodyDecoder else { throw headParser.endOfInput() }
+                complete(head, try decoder.endOfInput())
             } catch {
                 finish(.failure(Failure(message: "GET \(url): \(error)")))
             }
