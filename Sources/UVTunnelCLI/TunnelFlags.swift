@@ -31,7 +31,7 @@ struct TunnelFlags: ParsableArguments {
     @Flag(name: .customLong(TunnelOption.noBrowser.key), help: "Do not start a browser for sign-in; only print the URL.")
     var noBrowser = false
 
-    @Option(name: .customLong(TunnelOption.authTimeout.key), help: ArgumentHelp("Seconds a sign-in may take before waiting connections are closed.", valueName: "seconds"))
+    @Option(name: .customLong(TunnelOption.authTimeout.key), help: ArgumentHelp("How long a sign-in may take before waiting connections are closed (90, 500ms, 3m, 1h30m; default 180 s).", valueName: "duration"), transform: DurationFlag.seconds)
     var authTimeout: Double = 180
 
     @Option(name: .customLong(TunnelOption.serviceAccount.key), help: ArgumentHelp("Service account JWT to send instead of signing in.", valueName: "jwt"))
@@ -43,19 +43,19 @@ struct TunnelFlags: ParsableArguments {
     @Option(name: .customLong(TunnelOption.egressProxy.key), help: ArgumentHelp("HTTP proxy to reach the gateway through with CONNECT, http://[USER:PASSWORD@]HOST:PORT; default HTTPS_PROXY/HTTP_PROXY; NO_PROXY applies; \"\" for none.", valueName: "url"))
     var egressProxy: String?
 
-    @Option(name: .customLong(TunnelOption.connectTimeout.key), help: ArgumentHelp("Seconds allowed for TCP connect + TLS + CONNECT answer.", valueName: "seconds"))
+    @Option(name: .customLong(TunnelOption.connectTimeout.key), help: ArgumentHelp("Time allowed for TCP connect + TLS + CONNECT answer (default 15 s).", valueName: "duration"), transform: DurationFlag.seconds)
     var connectTimeout: Double = 15
 
-    @Option(name: .customLong(TunnelOption.maxTunnelLifetime.key), help: ArgumentHelp("Close each tunnel after this many seconds.", valueName: "seconds"))
+    @Option(name: .customLong(TunnelOption.maxTunnelLifetime.key), help: ArgumentHelp("Close each tunnel after this long (e.g. 8h).", valueName: "duration"), transform: DurationFlag.seconds)
     var maxTunnelLifetime: Double?
 
-    @Option(name: .customLong(TunnelOption.recheckInterval.key), help: ArgumentHelp("Every this many seconds ask the gateway whether the token is still admitted; close the route's tunnels if not.", valueName: "seconds"))
+    @Option(name: .customLong(TunnelOption.recheckInterval.key), help: ArgumentHelp("At this interval (e.g. 5m) ask the gateway whether the token is still admitted; close the route's tunnels if not.", valueName: "duration"), transform: DurationFlag.seconds)
     var recheckInterval: Double?
 
     @Option(name: .customLong(TunnelOption.allowFrom.key), help: ArgumentHelp("Admit only local clients from these networks (e.g. 10.0.0.0/8,192.168.1.7,fd00::/8); for a listener that is not loopback.", valueName: "cidr,..."))
     var allowFrom: String?
 
-    @Option(name: .customLong(TunnelOption.drainTimeout.key), help: ArgumentHelp("Seconds relaying tunnels may run on after SIGINT/SIGTERM (tunnels not yet open close at once; a second signal ends the drain).", valueName: "seconds"))
+    @Option(name: .customLong(TunnelOption.drainTimeout.key), help: ArgumentHelp("How long relaying tunnels may run on after SIGINT/SIGTERM (default 10 s; tunnels not yet open close at once; a second signal ends the drain).", valueName: "duration"), transform: DurationFlag.seconds)
     var drainTimeout: Double = 10
 
     @Option(name: .customLong(TunnelOption.metricsAddress.key), help: ArgumentHelp("Serve Prometheus metrics at http://ADDR/metrics.", valueName: "addr"))
@@ -106,6 +106,16 @@ struct TunnelFlags: ParsableArguments {
             throw UsageError(error.message)
         }
         return entry
+    }
+}
+
+/// A time flag's value: seconds, or a duration with units (`DurationText`).
+enum DurationFlag {
+    static func seconds(_ text: String) throws -> Double {
+        guard let seconds = DurationText.seconds(text) else {
+            throw ValidationError("\(PrintableText.quoted(text)) is not \(DurationText.expected)")
+        }
+        return seconds
     }
 }
 

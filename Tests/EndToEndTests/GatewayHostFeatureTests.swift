@@ -119,7 +119,7 @@ final class GatewayHostFeatureTests: XCTestCase {
         let target = try TargetServer(.echo)
         let gateway = try GatewayFixture()
         let tunnel = try TunnelFixture(TunnelFixture.arguments(gateway: gateway, targetPort: target.port, token: try gateway.token())
-                                       + ["--max-tunnel-lifetime", "1"])
+                                       + ["--max-tunnel-lifetime", "1000ms"])  // a duration with units, as Pomerium writes them
         let socket = try TestSocket.connect(port: tunnel.port)
         try socket.send([9])
         XCTAssertEqual(try socket.receive(exactly: 1), [9])
@@ -137,7 +137,7 @@ final class GatewayHostFeatureTests: XCTestCase {
         let gateway = try GatewayFixture(["--allow-file", allow])
         // debug: each recheck logs its answer, so the test waits for them, not for a time.
         let tunnel = try TunnelFixture(TunnelFixture.arguments(gateway: gateway, targetPort: target.port, token: try gateway.token())
-                                       + ["--recheck-interval", "1"], environment: ["LOG_LEVEL": "debug"])
+                                       + ["--recheck-interval", "1s"], environment: ["LOG_LEVEL": "debug"])
         let socket = try TestSocket.connect(port: tunnel.port, timeout: 30)
         try socket.send([1])
         XCTAssertEqual(try socket.receive(exactly: 1), [1])

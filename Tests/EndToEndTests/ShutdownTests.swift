@@ -37,7 +37,7 @@ final class ShutdownTests: XCTestCase {
         let cache = TemporaryDirectory()
         let browser = try stuckBrowser(in: cache)
         let tunnel = try TunnelFixture(["--pomerium-url", "https://127.0.0.1:\(gateway.port)", "--alternate-ca-path", gateway.caPath,
-                                        "--browser-cmd", browser.command, "--auth-timeout", "120", "--drain-timeout", "30",
+                                        "--browser-cmd", browser.command, "--auth-timeout", "2m", "--drain-timeout", "30s",
                                         "127.0.0.1:9"],
                                        environment: ["XDG_CACHE_HOME": cache.path])
         let sockets = try (0..<3).map { _ in try TestSocket.connect(port: tunnel.port) }

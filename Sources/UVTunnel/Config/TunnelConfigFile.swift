@@ -221,7 +221,12 @@ public struct TunnelConfigFile: Equatable, Sendable {
         switch value.kind {
         case .integer(let whole): number = Double(whole)
         case .float(let real): number = real
-        default: throw value.error("\(option.key) must be a number of seconds")
+        case .string(let text):
+            guard let parsed = DurationText.seconds(text) else {
+                throw value.error("\(option.key) must be \(DurationText.expected), got \(PrintableText.quoted(text))")
+            }
+            number = parsed
+        default: throw value.error("\(option.key) must be \(DurationText.expected)")
         }
         if let error = option.check(seconds: number, from: .configFile(line: value.line)) {
             throw value.error(error.message)

@@ -71,7 +71,7 @@ final class TunnelOptionTests: XCTestCase {
             case .string: (wrong, expected) = ("1", "\(option.key) must be a string in quotes")
             case .stringList: (wrong, expected) = ("1", "\(option.key) must be a string or an array of strings")
             case .boolean: (wrong, expected) = ("\"yes\"", "\(option.key) must be true or false")
-            case .seconds: (wrong, expected) = ("\"5\"", "\(option.key) must be a number of seconds")
+            case .seconds: (wrong, expected) = ("true", "\(option.key) must be \(DurationText.expected)")
             }
             var table = "[[tunnel]]\n"
             if option != .listen { table += "listen = \"127.0.0.1:1\"\n" }
