@@ -1,3 +1,5 @@
+import CShims
+
 /// Why a stream failed: a socket error, or a TLS error on top of one.
 public struct StreamError: Error, Sendable, CustomStringConvertible {
     public let message: String
@@ -15,6 +17,13 @@ public struct StreamError: Error, Sendable, CustomStringConvertible {
     }
 
     public var isCancelled: Bool { code.map { UVError($0, "").isCancelled } ?? false }
+    /// The far end is gone (it closed or reset its socket): ENOTCONN, EPIPE or
+    /// ECONNRESET. For a local client that is how a normal session ends when
+    /// it quits without reading the rest, not something to warn about.
+    public var meansPeerLeft: Bool {
+        guard let code else { return false }
+        return code == UV_ENOTCONN.rawValue || code == UV_EPIPE.rawValue || code == UV_ECONNRESET.rawValue
+    }
     public var description: String { message }
 }
 

@@ -11,8 +11,15 @@
 public final class Relay {
     public enum End: Equatable {
         case completed
-        /// An I/O error, on the side that had it.
+        /// The far end of a side went away (reset, or not connected any
+        /// more) while bytes or an end were still to be passed to it.
+        case peerLeft(Side, String)
+        /// Any other I/O error, on the side that had it.
         case failed(Side, String)
+
+        static func error(_ error: StreamError, on side: Side) -> End {
+            error.meansPeerLeft ? .peerLeft(side, error.message) : .failed(side, error.message)
+        }
     }
 
     public enum Side: Equatable, Sendable { case a, b }
@@ -60,7 +67,7 @@ public final class Relay {
             direction.written = { [weak self, weak direction] error in
                 guard let self, let direction, self.onEnd != nil else { return }
                 if let error {
-                    self.finish(.failed(direction.sinkSide, error.message))
+                    self.finish(.error(error, on: direction.sinkSide))
                     return
                 }
                 direction.source.startReading()
@@ -91,14 +98,14 @@ public final class Relay {
             direction.sink.shutdownWrite { [weak self, weak direction] error in
                 guard let self, let direction else { return }
                 if let error, !error.isCancelled {
-                    self.finish(.failed(direction.sinkSide, "shutdown: \(error.message)"))
+                    self.finish(.error(error, on: direction.sinkSide))  // its message names the shutdown
                     return
                 }
                 direction.sinkShutDown = true
                 if self.aToB.isFinished && self.bToA.isFinished { self.finish(.completed) }
             }
         case .error(let error):
-            finish(.failed(direction.sourceSide, error.message))
+            finish(.error(error, on: direction.sourceSide))
         }
     }
 

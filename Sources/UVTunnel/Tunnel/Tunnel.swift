@@ -59,6 +59,8 @@ public final class Tunnel {
     public var bytesUp: Int64 { relay?.bytesAToB ?? closedBytes.up }
     public var bytesDown: Int64 { relay?.bytesBToA ?? closedBytes.down }
     private var closedBytes: (up: Int64, down: Int64) = (0, 0)
+    /// The relay ended because the local client had gone: said on the closing line.
+    private var localLeftFirst = false
     /// Where the connector is, while the tunnel is connecting.
     public var connectStage: ConnectStage? { attempt?.stage }
 
@@ -145,7 +147,13 @@ public final class Tunnel {
         let relay = Relay(a: local, b: gateway, pool: loop.buffers) { [weak self] end in
             switch end {
             case .completed: self?.close(.completed)
-            case .failed(let side, let message): self?.close(.failed(.relay(side: side == .a ? .local : .gateway, message: message)))
+            case .peerLeft(.a, _):
+                // The local client quit without taking the rest (xfreerdp
+                // closing, a client reset): how sessions normally end.
+                self?.localLeftFirst = true
+                self?.close(.completed)
+            case .failed(let side, let message), .peerLeft(let side, let message):
+                self?.close(.failed(.relay(side: side == .a ? .local : .gateway, message: message)))
             }
         }
         self.relay = relay
@@ -173,7 +181,8 @@ public final class Tunnel {
         let destination = options.route.destination
         switch outcome {
         case .completed:
-            logger.info("disconnected \(destination): \(up) bytes up, \(down) bytes down, \(seconds.formatted1)s")
+            let note = localLeftFirst ? " (the local client left first)" : ""
+            logger.info("disconnected \(destination): \(up) bytes up, \(down) bytes down, \(seconds.formatted1)s\(note)")
         case .failed(let failure):
             let reason = options.explain(failure)
             if failure.isRefusal {

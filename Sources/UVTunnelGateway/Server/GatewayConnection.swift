@@ -162,7 +162,7 @@ final class GatewayConnection {
         let relay = Relay(a: target, b: client, pool: loop.buffers) { [weak self] end in
             switch end {
             case .completed: self?.close(nil)
-            case .failed(_, let reason): self?.close(reason)
+            case .failed(_, let reason), .peerLeft(_, let reason): self?.close(reason)
             }
         }
         self.relay = relay

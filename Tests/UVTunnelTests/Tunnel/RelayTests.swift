@@ -127,49 +127,71 @@ final class RelayTests: XCTestCase {
     // MARK: Failures
 
     private func failure(_ rig: Rig) -> String? {
-        guard case .failed(_, let reason) = rig.ends.ends.first else { return nil }
-        return reason
+        switch rig.ends.ends.first {
+        case .failed(_, let reason)?, .peerLeft(_, let reason)?: return reason
+        default: return nil
+        }
     }
 
     private func failedSide(_ rig: Rig) -> Relay.Side? {
-        guard case .failed(let side, _) = rig.ends.ends.first else { return nil }
-        return side
+        switch rig.ends.ends.first {
+        case .failed(let side, _)?, .peerLeft(let side, _)?: return side
+        default: return nil
+        }
     }
 
-    private func readError(onClientSide: Bool) {
+    /// ENOTCONN, EPIPE and ECONNRESET say the far end left (`peerLeft`); any
+    /// other error is a failure.
+    private func saysPeerLeft(_ rig: Rig) -> Bool {
+        if case .peerLeft? = rig.ends.ends.first { return true }
+        return false
+    }
+
+    private func readError(onClientSide: Bool, _ error: StreamError = MemoryStream.error(UV_ECONNRESET, "read"),
+                           peerLeft: Bool = true) {
         withRig { rig in
             ReadCollector(rig.client, pool: rig.pool).start()
             ReadCollector(rig.server, pool: rig.pool).start()
             rig.relay.start()
             PayloadSender(rig.client, pool: rig.pool, payload: testPayload(100_000)).start()
             rig.loop.run()
-            (onClientSide ? rig.local.b : rig.remote.a).injectReadError()
+            (onClientSide ? rig.local.b : rig.remote.a).injectReadError(error)
             rig.loop.run()
             XCTAssertEqual(rig.ends.ends.count, 1)
-            XCTAssertEqual(failure(rig), MemoryStream.error(UV_ECONNRESET, "read").message)
+            XCTAssertEqual(failure(rig), error.message)
             XCTAssertEqual(failedSide(rig), onClientSide ? .a : .b, "the side that failed is named")
+            XCTAssertEqual(saysPeerLeft(rig), peerLeft, "\(error.message)")
         }
     }
 
     func testReadErrorOnTheLocalSide() { readError(onClientSide: true) }
     func testReadErrorOnTheRemoteSide() { readError(onClientSide: false) }
+    func testAReadErrorThatIsNotAHangUpIsAFailure() {
+        readError(onClientSide: true, MemoryStream.error(UV_ETIMEDOUT, "read"), peerLeft: false)
+        readError(onClientSide: false, MemoryStream.error(UV_EIO, "read"), peerLeft: false)
+    }
 
-    private func writeError(toClientSide: Bool) {
+    private func writeError(toClientSide: Bool, _ error: StreamError = MemoryStream.error(UV_EPIPE, "write"),
+                            peerLeft: Bool = true) {
         withRig { rig in
             ReadCollector(rig.client, pool: rig.pool).start()
             ReadCollector(rig.server, pool: rig.pool).start()
             rig.relay.start()
-            (toClientSide ? rig.local.b : rig.remote.a).injectWriteError()
+            (toClientSide ? rig.local.b : rig.remote.a).injectWriteError(error)
             // Bytes towards the failing side make the relay write there.
             PayloadSender(toClientSide ? rig.server : rig.client, pool: rig.pool, payload: testPayload(1000)).start()
             rig.loop.run()
             XCTAssertEqual(rig.ends.ends.count, 1)
-            XCTAssertEqual(failure(rig), MemoryStream.error(UV_EPIPE, "write").message)
+            XCTAssertEqual(failure(rig), error.message)
             XCTAssertEqual(failedSide(rig), toClientSide ? .a : .b, "the side written to is named")
+            XCTAssertEqual(saysPeerLeft(rig), peerLeft, "\(error.message)")
         }
     }
 
     func testWriteErrorTowardsTheLocalSide() { writeError(toClientSide: true) }
+    func testAWriteErrorThatIsNotAHangUpIsAFailure() {
+        writeError(toClientSide: true, MemoryStream.error(UV_ENOBUFS, "write"), peerLeft: false)
+    }
     func testWriteErrorTowardsTheRemoteSide() { writeError(toClientSide: false) }
 
     /// The server goes away while the relay has a write queued to it: the write

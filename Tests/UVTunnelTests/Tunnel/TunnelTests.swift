@@ -290,12 +290,41 @@ final class TunnelTests: XCTestCase {
                 ReadCollector(gateway, pool: rig.pool).start()
                 ReadCollector(rig.client, pool: rig.pool).start()
                 rig.loop.run()
-                (gatewaySide ? rig.gateways[0].a : rig.local.b).injectReadError()
+                let error = MemoryStream.error(gatewaySide ? UV_ECONNRESET : UV_ETIMEDOUT, "read")
+                (gatewaySide ? rig.gateways[0].a : rig.local.b).injectReadError(error)
                 rig.loop.run()
-                let message = MemoryStream.error(UV_ECONNRESET, "read").message
+                let message = error.message
                 XCTAssertEqual(rig.outcomes, [.failed(.relay(side: gatewaySide ? .gateway : .local, message: message))])
                 XCTAssertEqual(rig.outcomes.first?.metricClass, gatewaySide ? "gateway_io" : "local_io")
                 XCTAssertEqual(rig.logs.lines(atLeast: .info).first?.level, .warning, "a relaying tunnel that fails is a warning")
+            }
+        }
+    }
+
+    /// A local client that quits without reading the rest (reset, broken pipe,
+    /// not connected on shutdown) ended the session normally: one info line
+    /// that says so, counted as completed, never a warning.
+    func testALocalClientThatLeavesFirstIsANormalEnd() {
+        let hangUps: [(StreamError, (MemoryStreamPair) -> Void)] = [
+            (MemoryStream.error(UV_ECONNRESET, "read"), { $0.b.injectReadError(MemoryStream.error(UV_ECONNRESET, "read")) }),
+            (MemoryStream.error(UV_EPIPE, "write"), { $0.b.injectWriteError(MemoryStream.error(UV_EPIPE, "write")) }),
+            (MemoryStream.error(UV_ENOTCONN, "shutdown"), { $0.b.injectWriteError(MemoryStream.error(UV_ENOTCONN, "shutdown")) }),
+        ]
+        for (error, hangUp) in hangUps {
+            withRig { rig in
+                rig.tunnel.start()
+                let gateway = rig.connect()
+                ReadCollector(rig.client, pool: rig.pool).start()
+                rig.loop.run()
+                hangUp(rig.local)
+                // The gateway sends (and ends) toward the client, so the relay writes to it.
+                PayloadSender(gateway, pool: rig.pool, payload: testPayload(1000)).start()
+                rig.loop.run()
+                XCTAssertEqual(rig.outcomes, [.completed], "\(error.message)")
+                let line = rig.logs.lines(atLeast: .info).first
+                XCTAssertEqual(line?.level, .info, "\(error.message): \(String(describing: line))")
+                XCTAssertTrue(line?.message.hasSuffix("(the local client left first)") == true, "\(String(describing: line))")
+                XCTAssertFalse(line?.message.contains("shutdown: shutdown") == true)
             }
         }
     }
