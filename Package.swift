@@ -77,7 +77,7 @@ let package = Package(
 // -sanitize=fuzzer, and the ordinary build and test must not see them.
 let fuzzTargets = [
     "FuzzResponseHead", "FuzzConnectRequest", "FuzzSignInCallback", "FuzzRoute", "FuzzHTTPURL",
-    "FuzzJWT", "FuzzTokenCache", "FuzzBodyDecoder", "FuzzQuery",
+    "FuzzJWT", "FuzzTokenCache", "FuzzBodyDecoder", "FuzzQuery", "FuzzCapsule",
 ]
 if Context.environment["UVTUNNEL_FUZZ"] == "1" {
     package.targets.append(.systemLibrary(name: "CLibFuzzer", path: "Tests/Fuzz/CLibFuzzer"))
