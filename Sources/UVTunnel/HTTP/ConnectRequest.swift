@@ -25,10 +25,47 @@ public enum ConnectRequest {
     /// never has them), so a corrupt token file can never inject a header.
     public static func encode(authority: String, userAgent: String, credential: Credential?) -> [UInt8] {
         let target = visible(authority)
+        return head(requestLine: Array("CONNECT ".utf8) + target + Array(" HTTP/1.1".utf8), host: target,
+                    extra: [], userAgent: userAgent, credential: credential)
+    }
+
+    /// The connect-udp upgrade (RFC 9298 over HTTP/1.1, as pomerium-cli's
+    /// `TunnelUDP`) for `destination` ("host:port", IPv6 in brackets):
+    ///
+    ///     GET /.well-known/masque/udp/{host}/{port}/ HTTP/1.1\r\n
+    ///     Host: host:port\r\n
+    ///     Connection: Upgrade\r\n
+    ///     Upgrade: connect-udp\r\n
+    ///     Capsule-Protocol: ?1\r\n
+    ///     User-Agent, Authorization as for CONNECT
+    ///
+    /// The path carries the host without brackets, as Go's SplitHostPort
+    /// gives it to pomerium-cli. A `destination` without a port yields an
+    /// empty port segment; Route.parse never makes one.
+    public static func encodeConnectUDP(destination: String, userAgent: String, credential: Credential?) -> [UInt8] {
+        let authority = visible(destination)
+        let colon = authority.lastIndex(of: UInt8(ascii: ":")) ?? authority.endIndex
+        var host = authority[..<colon]
+        if host.first == UInt8(ascii: "["), host.last == UInt8(ascii: "]") { host = host.dropFirst().dropLast() }
+        // '/' in the host or port would change the path's shape: never in a
+        // validated route, dropped here as defence in depth.
+        let slash = UInt8(ascii: "/")
+        let port = authority[min(colon + 1, authority.endIndex)...].filter { $0 != slash }
+        let path = Array("/.well-known/masque/udp/".utf8) + host.filter { $0 != slash } + [slash] + port + [slash]
+        return head(requestLine: Array("GET ".utf8) + path + Array(" HTTP/1.1".utf8), host: authority,
+                    extra: ["Connection: Upgrade", "Upgrade: connect-udp", "Capsule-Protocol: ?1"],
+                    userAgent: userAgent, credential: credential)
+    }
+
+    /// The one header writer: request line, Host, `extra` (constant lines),
+    /// User-Agent, the credential, the empty line.
+    private static func head(requestLine: [UInt8], host: [UInt8], extra: [String], userAgent: String,
+                             credential: Credential?) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(128 + 2 * target.count + (credential?.value.utf8.count ?? 0))
-        out += Array("CONNECT ".utf8) + target + Array(" HTTP/1.1\r\n".utf8)
-        out += Array("Host: ".utf8) + target + crlf
+        out.reserveCapacity(160 + requestLine.count + host.count + (credential?.value.utf8.count ?? 0))
+        out += requestLine + crlf
+        out += Array("Host: ".utf8) + host + crlf
+        for line in extra { out += Array(line.utf8) + crlf }
         out += Array("User-Agent: ".utf8) + printable(userAgent) + crlf
         switch credential {
         case .pomeriumToken(let token)?:

@@ -27,3 +27,15 @@ public protocol ConnectAttempt: AnyObject {
 public enum ConnectStage: Equatable, Sendable {
     case resolving, connecting, proxyConnect, handshaking, awaitingAnswer, finished
 }
+
+/// The way to a UDP destination: a capsule stream (RFC 9297) carrying its
+/// datagrams, opened with connect-udp (RFC 9298). Apart from the seam above
+/// so the tcp connectors need not know about UDP.
+public protocol UDPGatewayConnector: AnyObject {
+    var gatewayName: String { get }
+
+    /// As `GatewayConnector.open`; a success is the capsule stream after the
+    /// gateway's 101, a status other than 101 is `.answered(status:)`.
+    func openUDP(destination: String, token: String?,
+                 completion: @escaping (Result<ByteStream, TunnelFailure>) -> Void) -> ConnectAttempt
+}

@@ -24,7 +24,17 @@ public final class HTTP1Connector: GatewayConnector {
 
     public func open(destination: String, token: String?,
                      completion: @escaping (Result<ByteStream, TunnelFailure>) -> Void) -> ConnectAttempt {
-        let attempt = HTTP1ConnectAttempt(loop: loop, target: target, destination: destination, token: token,
+        let attempt = HTTP1ConnectAttempt(loop: loop, target: target, kind: .connect, destination: destination, token: token,
+                                          logger: logger, completion: completion)
+        attempt.start(timeoutMilliseconds: timeoutMilliseconds)
+        return attempt
+    }
+}
+
+extension HTTP1Connector: UDPGatewayConnector {
+    public func openUDP(destination: String, token: String?,
+                        completion: @escaping (Result<ByteStream, TunnelFailure>) -> Void) -> ConnectAttempt {
+        let attempt = HTTP1ConnectAttempt(loop: loop, target: target, kind: .connectUDP, destination: destination, token: token,
                                           logger: logger, completion: completion)
         attempt.start(timeoutMilliseconds: timeoutMilliseconds)
         return attempt
@@ -35,7 +45,12 @@ public final class HTTP1Connector: GatewayConnector {
 /// connection and its CONNECT exchange, and the connect timeout, until it
 /// hands the stream over or fails.
 final class HTTP1ConnectAttempt: ConnectAttempt {
+    /// What the gateway is asked for: a CONNECT (200 opens a byte stream) or
+    /// a connect-udp upgrade (101 opens a capsule stream).
+    enum Kind { case connect, connectUDP }
+
     private let loop: EventLoop
+    private let kind: Kind
     private let target: DialTarget
     private let destination: String
     private let token: String?
@@ -51,9 +66,10 @@ final class HTTP1ConnectAttempt: ConnectAttempt {
     private var early: Result<ByteStream, TunnelFailure>?
     private(set) var stage: ConnectStage = .resolving
 
-    init(loop: EventLoop, target: DialTarget, destination: String, token: String?, logger: Logger,
+    init(loop: EventLoop, target: DialTarget, kind: Kind, destination: String, token: String?, logger: Logger,
          completion: @escaping (Result<ByteStream, TunnelFailure>) -> Void) {
         self.loop = loop
+        self.kind = kind
         self.target = target
         self.destination = destination
         self.token = token
@@ -101,7 +117,8 @@ final class HTTP1ConnectAttempt: ConnectAttempt {
     /// What the attempt is doing now, for a timeout's message.
     private var activity: String {
         guard stage == .awaitingAnswer else { return dialer?.activity ?? "in stage \(stage)" }
-        return "waiting for \(target.role) \(target.authority) to answer CONNECT \(destination)"
+        let request = kind == .connect ? "CONNECT" : "connect-udp"
+        return "waiting for \(target.role) \(target.authority) to answer \(request) \(destination)"
     }
 
     private func sendConnect(over stream: ByteStream) {
@@ -112,8 +129,11 @@ final class HTTP1ConnectAttempt: ConnectAttempt {
         }
         let client = ConnectClient(stream: stream, pool: loop.buffers, peer: target.role)
         exchange = client
-        let request = ConnectRequest.encode(authority: destination, userAgent: target.userAgent,
-                                            credential: token.map { .pomeriumToken($0) })
+        let credential = token.map { ConnectRequest.Credential.pomeriumToken($0) }
+        let request = switch kind {
+        case .connect: ConnectRequest.encode(authority: destination, userAgent: target.userAgent, credential: credential)
+        case .connectUDP: ConnectRequest.encodeConnectUDP(destination: destination, userAgent: target.userAgent, credential: credential)
+        }
         client.start(request: request) { [weak self] result in
             guard let self else { return }
             self.exchange = nil
@@ -125,7 +145,11 @@ final class HTTP1ConnectAttempt: ConnectAttempt {
     }
 
     private func answered(_ answer: ConnectClient.Answer, on stream: ByteStream) {
-        guard ConnectOutcome(status: answer.head.status) == .open else {
+        let opens = switch kind {
+        case .connect: ConnectOutcome(status: answer.head.status) == .open
+        case .connectUDP: answer.head.status == 101
+        }
+        guard opens else {
             if let leftover = answer.leftover { loop.buffers.give(leftover) }
             return finish(.failure(.answered(status: answer.head.status)))
         }

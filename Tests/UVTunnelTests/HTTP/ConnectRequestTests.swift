@@ -54,3 +54,32 @@ final class ConnectRequestTests: XCTestCase {
         XCTAssertEqual(head.pomeriumToken(), "jwt.x.y")
     }
 }
+
+final class ConnectUDPRequestTests: XCTestCase {
+    private func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
+
+    func testUpgradeRequest() {
+        let bytes = ConnectRequest.encodeConnectUDP(destination: "dns.corp:53", userAgent: "uvtunnel/0.1.0",
+                                                    credential: .pomeriumToken("aaa.bbb.ccc"))
+        XCTAssertEqual(text(bytes),
+                       "GET /.well-known/masque/udp/dns.corp/53/ HTTP/1.1\r\nHost: dns.corp:53\r\n"
+                       + "Connection: Upgrade\r\nUpgrade: connect-udp\r\nCapsule-Protocol: ?1\r\n"
+                       + "User-Agent: uvtunnel/0.1.0\r\nAuthorization: Pomerium aaa.bbb.ccc\r\n\r\n")
+    }
+
+    func testIPv6HostWithoutBracketsInPath() {
+        let bytes = ConnectRequest.encodeConnectUDP(destination: "[2001:db8::1]:3389", userAgent: "u", credential: nil)
+        XCTAssertEqual(text(bytes),
+                       "GET /.well-known/masque/udp/2001:db8::1/3389/ HTTP/1.1\r\nHost: [2001:db8::1]:3389\r\n"
+                       + "Connection: Upgrade\r\nUpgrade: connect-udp\r\nCapsule-Protocol: ?1\r\nUser-Agent: u\r\n\r\n")
+    }
+
+    func testNoInjection() {
+        let bytes = ConnectRequest.encodeConnectUDP(destination: "a/b\r\nX: y:5/3", userAgent: "u",
+                                                    credential: .pomeriumToken("t\r\nEvil: 1"))
+        let request = text(bytes)
+        XCTAssertTrue(request.hasPrefix("GET /.well-known/masque/udp/abX:y/53/ HTTP/1.1\r\n"), request)
+        XCTAssertTrue(request.contains("Authorization: Pomerium tEvil:1\r\n"))
+        XCTAssertEqual(request.components(separatedBy: "\r\n").count, 9)
+    }
+}
