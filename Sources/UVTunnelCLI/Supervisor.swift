@@ -15,6 +15,8 @@ final class Supervisor {
     private var worker: SignInWorker?
     private let metrics = TunnelMetrics()
     private var metricsServer: MetricsServer?
+    /// `uvtunnel udp`: the one UDP listener.
+    private var udpServer: UDPTunnelServer?
     var exitCode: Int32 = 0
     /// Signals this process handles itself (exec mode leaves SIGINT to the child).
     var onSignal: ((Int32) -> Void)? {
@@ -38,6 +40,8 @@ final class Supervisor {
         stopping.onStopping = { [unowned self] in
             self.routes.stopRechecks()
             self.metricsServer?.close()
+            self.udpServer?.close()
+            self.udpServer = nil
         }
         stopping.onStopped = { [unowned self] in
             self.coordinators.values.forEach { $0.close() }
@@ -56,7 +60,7 @@ final class Supervisor {
     private var allServers: [TunnelServer] { routes.allServers }
 
     /// The whole life of the CLI: prepare, serve, stop; returns the exit code.
-    static func run(source: EntrySource, flags: TunnelFlags, logger: Logger,
+    static func run(source: EntrySource, flags: TunnelFlags, logger: Logger, udp: UDPTunnelServer.Settings? = nil,
                     started: ((Supervisor, [SocketAddress]) throws -> Void)? = nil) throws -> Int32 {
         // A write to a socket the peer closed must be an error, not a signal.
         signal(SIGPIPE, SIG_IGN)
@@ -70,7 +74,9 @@ final class Supervisor {
         if let metricsAddress = flags.metricsAddress ?? config?.metricsAddress {
             try supervisor.startMetrics(metricsAddress)
         }
-        if let only = prepared.first, only.listen == nil {
+        if let udp, let only = prepared.first {
+            try supervisor.serveUDP(only, udp)
+        } else if let only = prepared.first, only.listen == nil {
             try supervisor.serveStdio(only)
         } else {
             let bound = try supervisor.routes.apply(prepared, failOnError: true)
@@ -121,6 +127,18 @@ final class Supervisor {
         }
         routes.add("-", prepared, server: server)
         server.open(local: local)
+    }
+
+    /// `uvtunnel udp`: a UDP listener with a session per client address.
+    private func serveUDP(_ prepared: PreparedEntry, _ settings: UDPTunnelServer.Settings) throws {
+        guard let address = prepared.listen else { throw UsageError("--listen - is not supported by uvtunnel udp") }
+        let server = UDPTunnelServer(loop: loop, options: prepared.options, tokens: try tokenSource(prepared),
+                                     settings: settings, logger: logger)
+        let bound: SocketAddress
+        do { bound = try server.listen(on: address) } catch { throw RuntimeError("cannot listen on UDP \(address): \(error.reason)") }
+        udpServer = server
+        let route = prepared.options.route
+        FileHandle.standardError.write(Data("uvtunnel: listening on \(bound) (UDP), tunnelling to \(route.destination) via \(route.useTLS ? "https" : "http")://\(route.gatewayAuthority)\n".utf8))
     }
 
     private func startMetrics(_ text: String) throws {

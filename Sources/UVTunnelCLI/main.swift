@@ -17,6 +17,19 @@ if arguments.first == "exec" {
         Foundation.exit(error is RuntimeError ? 1 : 2)
     }
 }
+if arguments.first == "udp" {
+    do {
+        var command = try UDPCommand.parseAsRoot(Array(arguments.dropFirst()))
+        try command.run()
+        Foundation.exit(0)
+    } catch let exit as ExitCode {
+        Foundation.exit(exit.rawValue)
+    } catch {
+        if UDPCommand.exitCode(for: error) == .success { UDPCommand.exit(withError: error) }
+        FileHandle.standardError.write(Data("uvtunnel udp: \(UDPCommand.message(for: error))\n".utf8))
+        Foundation.exit(error is RuntimeError ? 1 : 2)
+    }
+}
 if arguments.first == "cache" {
     CacheCommand.main(Array(arguments.dropFirst()))  // exits by itself on errors
     Foundation.exit(0)

@@ -12,6 +12,9 @@ final class GatewayConnection {
     private let timer: UVTimer
     private var client: ByteStream
     private var target: UVStream?
+    /// A connect-udp session's socket to the target, and its relay.
+    private var udpSocket: UDPSocket?
+    private var udpRelay: GatewayUDPRelay?
     private var parser = ConnectRequestParser()
     private var relay: Relay?
     private var answered: Int?
@@ -81,7 +84,8 @@ final class GatewayConnection {
     }
 
     private func decide(_ head: ConnectRequestHead, early: Buffer) {
-        guard head.method == "CONNECT" else {
+        let udpTarget = ConnectUDPPath.target(head)
+        guard head.method == "CONNECT" || udpTarget != nil else {
             loop.buffers.give(early)
             guard head.method == "GET", let issue = options.issueToken else {
                 return respond(405, "Method Not Allowed", why: "method \(head.method)")
@@ -107,15 +111,51 @@ final class GatewayConnection {
                 return respond(401, "Unauthorized", why: "token rejected: \(reason)")
             }
         }
-        guard let destination = ConnectTarget(head.target) else {
+        guard let destination = ConnectTarget(udpTarget ?? head.target) else {
             loop.buffers.give(early)
-            return respond(400, "Bad Request", why: "invalid CONNECT target")
+            return respond(400, "Bad Request", why: "invalid \(udpTarget == nil ? "CONNECT" : "connect-udp") target")
         }
         guard options.destinations.allows(destination) else {
             loop.buffers.give(early)
             return respond(403, "Forbidden", why: "destination \(destination) not allowed")
         }
+        if udpTarget != nil { return dialUDP(destination, early: early) }
         dial(destination, early: early)
+    }
+
+    /// connect-udp: resolve the target, make a socket for it, answer 101,
+    /// then relay capsules and datagrams.
+    private func dialUDP(_ destination: ConnectTarget, early: Buffer) {
+        let pool = loop.buffers
+        resolving = Resolver.resolve(destination.host, port: destination.port, loop: loop) { [weak self] result in
+            guard let self, !self.isClosed, self.answered == nil else { return pool.give(early) }
+            self.resolving = nil
+            guard case .success(let addresses) = result, let address = addresses.first else {
+                pool.give(early)
+                return self.respond(502, "Bad Gateway", why: "cannot resolve \(destination.host)")
+            }
+            do throws(UVError) {
+                let any = try! SocketAddress(ip: address.isIPv6 ? "::" : "0.0.0.0", port: 0)  // literals that always parse
+                let socket = try UDPSocket(loop: self.loop, binding: any)
+                self.udpSocket = socket
+                self.timer.stop()
+                self.answered = 101
+                let reply = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: connect-udp\r\nCapsule-Protocol: ?1\r\n\r\n"
+                self.client.write(pool.buffers(copying: Array(reply.utf8))) { _ in }
+                let relay = GatewayUDPRelay(loop: self.loop, client: self.client, socket: socket, target: address) { [weak self] reason in
+                    self?.close(reason)
+                }
+                self.udpRelay = relay
+                try relay.start(early: early)
+            } catch {
+                if self.answered == nil {
+                    pool.give(early)
+                    self.respond(502, "Bad Gateway", why: "UDP socket for \(destination): \(error.reason)")
+                } else {
+                    self.close("UDP socket for \(destination): \(error.reason)")
+                }
+            }
+        }
     }
 
     private func dial(_ destination: ConnectTarget, early: Buffer) {
@@ -200,6 +240,8 @@ final class GatewayConnection {
         resolving = nil
         client.close()
         target?.close()
+        udpSocket?.close()
+        udpRelay = nil
         relay = nil
         let done = onClosed
         onClosed = nil

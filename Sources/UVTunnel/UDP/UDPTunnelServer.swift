@@ -1,0 +1,157 @@
+import Logging
+
+/// `uvtunnel udp`: one UDP socket listening for local clients, a session per
+/// client address (its own gateway connection, as pomerium-cli's HTTP/1.1
+/// path), and the limits that keep a flood of client addresses from taking
+/// the process down: at most `maxSessions` sessions, each idle one closed
+/// after `idleMilliseconds`.
+public final class UDPTunnelServer {
+    public struct Settings: Sendable {
+        /// Sessions open at once; datagrams from new clients beyond it are dropped.
+        public var maxSessions = 1_000
+        /// A session with no datagram either way for this long is closed (`--udp-idle-timeout`).
+        public var idleMilliseconds: UInt64 = 120_000
+        /// Datagrams a session holds while its gateway connection opens.
+        public var queueLimit = 64
+
+        public init() {}
+    }
+
+    public struct Counters: Equatable, Sendable {
+        public var sessionsOpened = 0
+        public var sessionsClosed = 0
+        /// Datagrams from new clients while the table was full.
+        public var droppedSessionLimit = 0
+        /// Datagrams dropped from a full pre-101 queue.
+        public var droppedQueueFull = 0
+        /// Datagrams too large for one capsule buffer, or arriving on a closed session.
+        public var droppedOther = 0
+    }
+
+    private struct Session {
+        let stream: UDPClientStream
+        let tunnel: Tunnel
+    }
+
+    private let loop: EventLoop
+    private let sharedOptions: SharedOptions
+    private let tokens: TokenSource
+    private let connector: UDPConnectorAdapter
+    private let logger: Logger
+    private let settings: Settings
+    private var socket: UDPSocket?
+    /// Keyed by the client's address and port, as text ("127.0.0.1:5353").
+    private var sessions: [String: Session] = [:]
+    private var nextID = 1
+    private var sweepTimer: UVTimer?
+    /// When the last "session limit reached" line was logged (one a minute at most).
+    private var lastLimitLog: UInt64?
+    public private(set) var counters = Counters()
+
+    public init(loop: EventLoop, options: TunnelOptions, tokens: TokenSource, settings: Settings = Settings(),
+                connector: UDPGatewayConnector? = nil, logger: Logger) {
+        self.loop = loop
+        sharedOptions = SharedOptions(options)
+        self.tokens = tokens
+        self.connector = UDPConnectorAdapter(connector ?? HTTP1Connector(loop: loop, options: options, logger: logger))
+        self.logger = logger
+        self.settings = settings
+    }
+
+    public var openSessionCount: Int { sessions.count }
+    public var listenAddress: SocketAddress? { socket?.address }
+
+    /// Binds the UDP socket and starts serving; returns the bound address.
+    @discardableResult
+    public func listen(on address: SocketAddress) throws(UVError) -> SocketAddress {
+        let socket = try UDPSocket(loop: loop, binding: address)
+        self.socket = socket
+        socket.onReceiveError = { [weak self] error in self?.logger.debug("\(error)") }
+        do throws(UVError) {
+            try socket.startReceiving { [weak self] buffer, sender in
+                guard let self else { return }
+                self.received(buffer, from: sender)
+            }
+        } catch {
+            close()
+            throw error
+        }
+        let sweep = UVTimer(loop: loop)
+        sweepTimer = sweep
+        // Checked often enough that a session closes within an eighth of the timeout of going idle.
+        let every = max(settings.idleMilliseconds / 8, 10)
+        sweep.start(milliseconds: every, repeat: every) { [weak self] in self?.closeIdleSessions() }
+        return socket.address
+    }
+
+    private func received(_ buffer: Buffer, from sender: SocketAddress) {
+        if let session = sessions[sender.description] {
+            let drops = session.stream.queueDrops
+            if !session.stream.received(buffer) { counters.droppedOther += 1 }
+            counters.droppedQueueFull += session.stream.queueDrops - drops
+            return
+        }
+        guard sessions.count < settings.maxSessions else {
+            loop.buffers.give(buffer)
+            counters.droppedSessionLimit += 1
+            if lastLimitLog.map({ loop.now - $0 >= 60_000 }) ?? true {
+                lastLimitLog = loop.now
+                logger.warning("UDP session limit of \(settings.maxSessions) reached: datagrams from new clients are dropped (\(counters.droppedSessionLimit) so far)")
+            }
+            return
+        }
+        guard let socket else { return loop.buffers.give(buffer) }
+        let stream = UDPClientStream(client: sender, socket: socket, loop: loop, queueLimit: settings.queueLimit)
+        let id = nextID
+        nextID += 1
+        var sessionLogger = logger
+        sessionLogger[metadataKey: "client"] = "\(sender)"
+        let tunnel = Tunnel(id: id, loop: loop, local: stream, options: sharedOptions, tokens: tokens,
+                            connector: connector, logger: sessionLogger) { [weak self] tunnel, _ in
+            self?.closed(tunnel, client: sender)
+        }
+        stream.onGatewayEnded = { [weak tunnel] in tunnel?.close(.completed) }
+        sessions[sender.description] = Session(stream: stream, tunnel: tunnel)
+        counters.sessionsOpened += 1
+        if !stream.received(buffer) { counters.droppedOther += 1 }
+        tunnel.start()
+    }
+
+    private func closed(_ tunnel: Tunnel, client: SocketAddress) {
+        guard let session = sessions[client.description], session.tunnel === tunnel else { return }
+        sessions[client.description] = nil
+        counters.sessionsClosed += 1
+    }
+
+    private func closeIdleSessions() {
+        let now = loop.now
+        let idle = sessions.values.filter { now - $0.stream.lastActivity >= settings.idleMilliseconds }
+        for session in idle {
+            session.tunnel.close(.completed)
+        }
+    }
+
+    /// Stops listening and ends every session.
+    public func close() {
+        sweepTimer?.close()
+        sweepTimer = nil
+        for session in Array(sessions.values) { session.tunnel.close(.failed(.shutdown(drained: false))) }
+        socket?.close()
+        socket = nil
+    }
+}
+
+/// Lets a Tunnel open a UDP session through the one seam it knows: its
+/// "stream to the destination" is the capsule stream after the 101.
+final class UDPConnectorAdapter: GatewayConnector {
+    private let udp: UDPGatewayConnector
+
+    init(_ udp: UDPGatewayConnector) { self.udp = udp }
+
+    var gatewayName: String { udp.gatewayName }
+
+    func open(destination: String, token: String?,
+              completion: @escaping (Result<ByteStream, TunnelFailure>) -> Void) -> ConnectAttempt {
+        udp.openUDP(destination: destination, token: token, completion: completion)
+    }
+}
