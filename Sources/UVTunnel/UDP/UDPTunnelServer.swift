@@ -135,7 +135,10 @@ public final class UDPTunnelServer {
     public func close() {
         sweepTimer?.close()
         sweepTimer = nil
-        for session in Array(sessions.values) { session.tunnel.close(.failed(.shutdown(drained: false))) }
+        // UDP has nothing to drain: a relaying session just ends, one still opening is cut short.
+        for session in Array(sessions.values) {
+            session.tunnel.close(session.tunnel.state == .relaying ? .completed : .failed(.shutdown(drained: false)))
+        }
         socket?.close()
         socket = nil
     }
