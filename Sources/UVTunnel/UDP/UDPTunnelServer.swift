@@ -26,6 +26,8 @@ public final class UDPTunnelServer {
         public var droppedQueueFull = 0
         /// Datagrams too large for one capsule buffer, or arriving on a closed session.
         public var droppedOther = 0
+        /// Datagrams from clients outside `--allow-from`.
+        public var droppedNotAllowed = 0
     }
 
     private struct Session {
@@ -46,6 +48,8 @@ public final class UDPTunnelServer {
     private var sweepTimer: UVTimer?
     /// When the last "session limit reached" line was logged (one a minute at most).
     private var lastLimitLog: UInt64?
+    /// When the last "not in --allow-from" line was logged (one a minute at most).
+    private var lastRefusalLog: UInt64?
     public private(set) var counters = Counters()
 
     public init(loop: EventLoop, options: TunnelOptions, tokens: TokenSource, settings: Settings = Settings(),
@@ -91,11 +95,20 @@ public final class UDPTunnelServer {
             counters.droppedQueueFull += session.stream.queueDrops - drops
             return
         }
+        let options = sharedOptions.value
+        guard options.allowFrom.isEmpty || options.allowFrom.contains(where: { $0.contains(sender) }) else {
+            loop.buffers.give(buffer)
+            counters.droppedNotAllowed += 1
+            if Self.due(&lastRefusalLog, now: loop.now) {
+                let networks = options.allowFrom.map(\.description).joined(separator: ",")
+                logger.warning("dropped datagrams from \(sender): not in \(options.spelling.name("allow-from")) \(networks) (\(counters.droppedNotAllowed) so far; one line a minute)")
+            }
+            return
+        }
         guard sessions.count < settings.maxSessions else {
             loop.buffers.give(buffer)
             counters.droppedSessionLimit += 1
-            if lastLimitLog.map({ loop.now - $0 >= 60_000 }) ?? true {
-                lastLimitLog = loop.now
+            if Self.due(&lastLimitLog, now: loop.now) {
                 logger.warning("UDP session limit of \(settings.maxSessions) reached: datagrams from new clients are dropped (\(counters.droppedSessionLimit) so far)")
             }
             return
@@ -115,6 +128,13 @@ public final class UDPTunnelServer {
         counters.sessionsOpened += 1
         if !stream.received(buffer) { counters.droppedOther += 1 }
         tunnel.start()
+    }
+
+    /// True at most once a minute: a flood costs one log line, not one per datagram.
+    private static func due(_ last: inout UInt64?, now: UInt64) -> Bool {
+        guard last.map({ now - $0 >= 60_000 }) ?? true else { return false }
+        last = now
+        return true
     }
 
     private func closed(_ tunnel: Tunnel, client: SocketAddress) {

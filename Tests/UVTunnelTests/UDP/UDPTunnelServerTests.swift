@@ -22,10 +22,12 @@ final class UDPTunnelServerTests: XCTestCase {
         let address: SocketAddress
         var gateways: [MemoryStreamPair] = []
 
-        init(loop: EventLoop, settings: UDPTunnelServer.Settings) throws {
+        init(loop: EventLoop, settings: UDPTunnelServer.Settings, allowFrom: [AddressRange] = []) throws {
             self.loop = loop
             let route = Route(destination: "dns.corp:53", gatewayHost: "gw.corp", gatewayPort: 443, useTLS: true)
-            server = UDPTunnelServer(loop: loop, options: TunnelOptions(route: route, tls: nil), tokens: tokens,
+            var options = TunnelOptions(route: route, tls: nil)
+            options.allowFrom = allowFrom
+            server = UDPTunnelServer(loop: loop, options: options, tokens: tokens,
                                      settings: settings, connector: connector, logger: logs.logger(level: .info))
             address = try server.listen(on: SocketAddress(ip: "127.0.0.1", port: 0))
         }
@@ -58,11 +60,11 @@ final class UDPTunnelServerTests: XCTestCase {
 
     final class Box { var received: [[UInt8]] = [] }
 
-    private func withRig(_ settings: UDPTunnelServer.Settings = .init(), _ body: (Rig) throws -> Void,
-                         file: StaticString = #filePath, line: UInt = #line) throws {
+    private func withRig(_ settings: UDPTunnelServer.Settings = .init(), allowFrom: [AddressRange] = [],
+                         _ body: (Rig) throws -> Void, file: StaticString = #filePath, line: UInt = #line) throws {
         let loop = try EventLoop()
         do {
-            let rig = try Rig(loop: loop, settings: settings)
+            let rig = try Rig(loop: loop, settings: settings, allowFrom: allowFrom)
             try body(rig)
             rig.server.close()
             for pair in rig.gateways {
@@ -139,6 +141,18 @@ final class UDPTunnelServerTests: XCTestCase {
             XCTAssertEqual(rig.server.openSessionCount, 0)
             XCTAssertTrue(rig.logs.lines.contains { $0.message == "refused dns.corp:53: 403 access denied by gateway policy" },
                           "\(rig.logs.lines.map(\.message))")
+        }
+    }
+
+    func testClientsOutsideAllowFromAreDroppedWithOneLine() throws {
+        try withRig(allowFrom: [try AddressRange.parse("10.0.0.0/8")]) { rig in
+            let (client, _) = try rig.client()
+            defer { client.close() }
+            for _ in 0..<3 { rig.send("no", from: client) }
+            rig.spin { rig.server.counters.droppedNotAllowed == 3 }
+            XCTAssertEqual(rig.server.openSessionCount, 0)
+            XCTAssertTrue(rig.connector.attempts.isEmpty, "a stranger never reaches the gateway")
+            XCTAssertEqual(rig.logs.lines.filter { $0.message.contains("not in --allow-from 10.0.0.0/8") }.count, 1)
         }
     }
 }
