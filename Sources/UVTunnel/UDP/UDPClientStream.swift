@@ -31,8 +31,9 @@ final class UDPClientStream: ByteStream {
     private let now: () -> UInt64
     /// Datagrams dropped because the queue was full.
     private(set) var queueDrops = 0
-    /// Runs when the gateway ends the capsule stream: the session is over.
-    var onGatewayEnded: (() -> Void)?
+    /// Runs when the gateway ends the capsule stream (nil: cleanly, between
+    /// capsules) or breaks it (the reason): the session is over either way.
+    var onGatewayEnded: ((String?) -> Void)?
 
     var onRead: ((ReadEvent) -> Void)?
 
@@ -96,19 +97,20 @@ final class UDPClientStream: ByteStream {
     // MARK: To the client
 
     func write(_ buffers: [Buffer], completion: @escaping (StreamError?) -> Void) {
-        if let error = take(buffers) { completion(error) } else { completion(nil) }
+        take(buffers)
+        completion(nil)
     }
 
     func writeNow(_ buffers: [Buffer], otherwise completion: @escaping (StreamError?) -> Void) -> Bool {
-        guard let error = take(buffers) else { return true }
-        completion(error)
-        return false
+        take(buffers)
+        return true
     }
 
     /// Reads the gateway's capsules and sends each datagram to the client.
     /// UDP has no backpressure: a send the kernel cannot take is lost, as it
-    /// would be on the network.
-    private func take(_ buffers: [Buffer]) -> StreamError? {
+    /// would be on the network. A broken capsule stream is the gateway's
+    /// fault, not a write error on this side: it goes to `onGatewayEnded`.
+    private func take(_ buffers: [Buffer]) {
         var failure: CapsuleError?
         for buffer in buffers {
             if failure == nil, !isClosed {
@@ -123,7 +125,7 @@ final class UDPClientStream: ByteStream {
             }
             pool.give(buffer)
         }
-        return failure.map { StreamError(message: "gateway: \($0.message)") }
+        if let failure { onGatewayEnded?(failure.message) }
     }
 
     private func send(_ payload: [UInt8]) {
@@ -137,8 +139,8 @@ final class UDPClientStream: ByteStream {
     /// The gateway ended the capsule stream: nothing more can come back, so
     /// the session ends (a UDP client cannot be told about a half-close).
     func shutdownWrite(completion: @escaping (StreamError?) -> Void) {
-        completion(decoder.isAtBoundary ? nil : StreamError(message: "gateway ended the capsule stream inside a capsule"))
-        onGatewayEnded?()
+        completion(nil)
+        onGatewayEnded?(decoder.isAtBoundary ? nil : "the gateway ended the capsule stream inside a capsule")
     }
 
     func close() {

@@ -123,7 +123,9 @@ public final class UDPTunnelServer {
                             connector: connector, logger: sessionLogger) { [weak self] tunnel, _ in
             self?.closed(tunnel, client: sender)
         }
-        stream.onGatewayEnded = { [weak tunnel] in tunnel?.close(.completed) }
+        stream.onGatewayEnded = { [weak tunnel] broken in
+            tunnel?.close(broken.map { .failed(.relay(side: .gateway, message: "capsule stream: \($0)")) } ?? .completed)
+        }
         sessions[sender.description] = Session(stream: stream, tunnel: tunnel)
         counters.sessionsOpened += 1
         if !stream.received(buffer) { counters.droppedOther += 1 }

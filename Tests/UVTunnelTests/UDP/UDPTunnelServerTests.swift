@@ -155,4 +155,44 @@ final class UDPTunnelServerTests: XCTestCase {
             XCTAssertEqual(rig.logs.lines.filter { $0.message.contains("not in --allow-from 10.0.0.0/8") }.count, 1)
         }
     }
+
+    /// A session with its gateway side open; returns the gateway's end.
+    private func openSession(_ rig: Rig) throws -> (UDPSocket, MemoryStream) {
+        let (client, _) = try rig.client()
+        rig.send("hello", from: client)
+        rig.spin { rig.connector.attempts.count == 1 }
+        let pair = MemoryStreamPair(loop: rig.loop)
+        rig.gateways.append(pair)
+        rig.connector.attempts[0].succeed(pair.a)
+        return (client, pair.b)
+    }
+
+    func testHostileCapsuleEndsTheSessionWithOneLine() throws {
+        try withRig { rig in
+            let (client, gateway) = try openSession(rig)
+            defer { client.close() }
+            ReadCollector(gateway, pool: rig.loop.buffers).start()
+            gateway.write(rig.loop.buffers.buffers(copying: [0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF])) { _ in }
+            rig.spin { rig.server.openSessionCount == 0 }
+            let lines = rig.logs.lines.filter { $0.message.contains("dns.corp:53") }
+            XCTAssertEqual(lines.count, 1, "\(lines)")
+            XCTAssertEqual(lines.first?.level, .warning)
+            XCTAssertTrue(lines.first?.message.hasSuffix("capsule stream: capsule of 4611686018427387903 bytes, over the 65543-byte limit") ?? false,
+                          "\(lines)")
+        }
+    }
+
+    func testGatewayClosingAfterItsAnswerEndsTheSession() throws {
+        try withRig { rig in
+            let (client, gateway) = try openSession(rig)
+            defer { client.close() }
+            ReadCollector(gateway, pool: rig.loop.buffers).start()
+            gateway.close()
+            rig.spin { rig.server.openSessionCount == 0 }
+            XCTAssertEqual(rig.server.counters.sessionsClosed, 1)
+            let lines = rig.logs.lines.filter { $0.message.contains("dns.corp:53") }
+            XCTAssertEqual(lines.map(\.level), [.info], "\(lines)")
+            XCTAssertTrue(lines.first?.message.hasPrefix("disconnected dns.corp:53") ?? false, "\(lines)")
+        }
+    }
 }
