@@ -71,6 +71,10 @@ final class UDPTunnelTests: XCTestCase {
         defer { tunnel.stop() }
         let sizes = [1, 1_200, 9_000, 65_507]
         XCTAssertEqual(try exchange(port: port, sizes: sizes), sizes.map { "\($0) ok" }, tunnel.stderr)
+        // SIGTERM ends the sessions and the process, at once and cleanly.
+        tunnel.signal(SIGTERM)
+        XCTAssertEqual(tunnel.waitForExit(timeout: 5), 0, tunnel.stderr)
+        XCTAssertEqual(tunnel.stderr.components(separatedBy: "disconnected 127.0.0.1:\(echoPort)").count, 5, tunnel.stderr)
     }
 
     func testHundredClientAddressesAtOnce() throws {
