@@ -31,6 +31,9 @@ final class UDPClientStream: ByteStream {
     private let now: () -> UInt64
     /// Datagrams dropped because the queue was full.
     private(set) var queueDrops = 0
+    /// Datagrams (and their payload bytes) sent back to the client.
+    private(set) var datagramsDown = 0
+    private(set) var bytesDown: Int64 = 0
     /// Runs when the gateway ends the capsule stream (nil: cleanly, between
     /// capsules) or breaks it (the reason): the session is over either way.
     var onGatewayEnded: ((String?) -> Void)?
@@ -131,6 +134,8 @@ final class UDPClientStream: ByteStream {
     private func send(_ payload: [UInt8]) {
         guard payload.count <= pool.bufferSize else { return }
         lastActivity = now()
+        datagramsDown += 1
+        bytesDown += Int64(payload.count)
         let buffer = pool.take()
         buffer.append(payload)
         socket.send(buffer, to: client)

@@ -24,10 +24,23 @@ public final class UDPTunnelServer {
         public var droppedSessionLimit = 0
         /// Datagrams dropped from a full pre-101 queue.
         public var droppedQueueFull = 0
-        /// Datagrams too large for one capsule buffer, or arriving on a closed session.
-        public var droppedOther = 0
+        /// Datagrams too large for one capsule buffer.
+        public var droppedTooLarge = 0
         /// Datagrams from clients outside `--allow-from`.
         public var droppedNotAllowed = 0
+        /// Datagrams (and payload bytes) taken from clients into a session.
+        public var datagramsUp = 0
+        public var bytesUp: Int64 = 0
+        /// Datagrams (and payload bytes) sent back to clients by sessions that have closed.
+        var closedDatagramsDown = 0
+        var closedBytesDown: Int64 = 0
+    }
+
+    /// Datagrams and bytes sent back to clients, closed sessions and open ones.
+    public var down: (datagrams: Int, bytes: Int64) {
+        sessions.values.reduce((counters.closedDatagramsDown, counters.closedBytesDown)) {
+            ($0.0 + $1.stream.datagramsDown, $0.1 + $1.stream.bytesDown)
+        }
     }
 
     private struct Session {
@@ -89,12 +102,7 @@ public final class UDPTunnelServer {
     }
 
     private func received(_ buffer: Buffer, from sender: SocketAddress) {
-        if let session = sessions[sender.description] {
-            let drops = session.stream.queueDrops
-            if !session.stream.received(buffer) { counters.droppedOther += 1 }
-            counters.droppedQueueFull += session.stream.queueDrops - drops
-            return
-        }
+        if let session = sessions[sender.description] { return take(buffer, into: session.stream) }
         let options = sharedOptions.value
         guard options.allowFrom.isEmpty || options.allowFrom.contains(where: { $0.contains(sender) }) else {
             loop.buffers.give(buffer)
@@ -128,8 +136,20 @@ public final class UDPTunnelServer {
         }
         sessions[sender.description] = Session(stream: stream, tunnel: tunnel)
         counters.sessionsOpened += 1
-        if !stream.received(buffer) { counters.droppedOther += 1 }
+        take(buffer, into: stream)
         tunnel.start()
+    }
+
+    private func take(_ buffer: Buffer, into stream: UDPClientStream) {
+        let drops = stream.queueDrops
+        let size = buffer.count
+        if stream.received(buffer) {
+            counters.datagramsUp += 1
+            counters.bytesUp += Int64(size)
+        } else {
+            counters.droppedTooLarge += 1
+        }
+        counters.droppedQueueFull += stream.queueDrops - drops
     }
 
     /// True at most once a minute: a flood costs one log line, not one per datagram.
@@ -143,6 +163,8 @@ public final class UDPTunnelServer {
         guard let session = sessions[client.description], session.tunnel === tunnel else { return }
         sessions[client.description] = nil
         counters.sessionsClosed += 1
+        counters.closedDatagramsDown += session.stream.datagramsDown
+        counters.closedBytesDown += session.stream.bytesDown
     }
 
     private func closeIdleSessions() {

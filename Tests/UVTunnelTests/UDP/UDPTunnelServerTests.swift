@@ -104,6 +104,17 @@ final class UDPTunnelServerTests: XCTestCase {
             rig.spin { box.received.count == 2 }
             XCTAssertEqual(box.received, [Array("four".utf8), []])
             XCTAssertEqual(rig.server.openSessionCount, 1)
+
+            let metrics = TunnelMetrics()
+            XCTAssertFalse(metrics.render().contains("uvtunnel_udp_"), "no UDP lines without a UDP listener")
+            metrics.udpServer = { rig.server }
+            let text = metrics.render()
+            for line in ["uvtunnel_udp_sessions_open 1",
+                         "uvtunnel_udp_datagrams_total{direction=\"up\"} 3", "uvtunnel_udp_datagrams_total{direction=\"down\"} 2",
+                         "uvtunnel_udp_bytes_total{direction=\"up\"} 11", "uvtunnel_udp_bytes_total{direction=\"down\"} 4",
+                         "uvtunnel_udp_dropped_total{cause=\"queue_full\"} 1", "uvtunnel_udp_dropped_total{cause=\"session_limit\"} 0"] {
+                XCTAssertTrue(text.contains(line + "\n"), line)
+            }
         }
     }
 
