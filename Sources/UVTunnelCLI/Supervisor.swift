@@ -135,7 +135,7 @@ final class Supervisor {
         let server = MetricsServer(loop: loop, metrics: metrics)
         do {
             let bound = try server.listen(on: address)
-            FileHandle.standardError.write(Data("uvtunnel: metrics on http://\(bound)/metrics\n".utf8))
+            ConsoleLine.write("uvtunnel: metrics on http://\(bound)/metrics", event: "metrics")
         } catch {
             throw RuntimeError("--metrics-addr: cannot listen on \(address): \(error.reason)")
         }
