@@ -11,7 +11,15 @@ struct ExecCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "uvtunnel exec",
         abstract: "Run a client through a tunnel that lives exactly as long as the client.",
-        discussion: "Example: uvtunnel exec rdp.corp.example:3389 -- xfreerdp /v:{}"
+        discussion: """
+        Common uses:
+          uvtunnel exec rdp.corp.example:3389 -- xfreerdp /v:{}
+              {} becomes the tunnel's HOST:PORT
+          uvtunnel exec db.corp.example:5432 -- \\
+              sh -c 'psql -h 127.0.0.1 -p "$UVTUNNEL_PORT"'
+              UVTUNNEL_ADDR and UVTUNNEL_PORT are set for the client
+        uvtunnel exits with the client's status; Ctrl-C goes to the client.
+        """
     )
 
     @OptionGroup var flags: TunnelFlags

@@ -7,6 +7,7 @@ enum LogBootstrap {
     static func start(format: LogFormat) -> Logger {
         let raw = ProcessInfo.processInfo.environment["LOG_LEVEL"]
         let level = LogSetup.level(from: raw)
+        ConsoleLine.format = format == .json ? .json : .text
         LoggingSystem.bootstrap { label in
             switch format {
             case .text:

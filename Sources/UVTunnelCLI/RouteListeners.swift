@@ -67,6 +67,7 @@ final class RouteListeners {
         }
         let route = prepared.route
         let how = workers > 1 ? " (\(workers) workers)" : ""
-        FileHandle.standardError.write(Data("uvtunnel: listening on \(bound), tunnelling to \(route.destination) via \(route.useTLS ? "https" : "http")://\(route.gatewayAuthority)\(how)\n".utf8))
+        ConsoleLine.write("uvtunnel: listening on \(bound), tunnelling to \(route.destination) via \(route.useTLS ? "https" : "http")://\(route.gatewayAuthority)\(how)",
+                          event: "listening")
     }
 }

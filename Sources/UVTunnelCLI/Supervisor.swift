@@ -139,7 +139,8 @@ final class Supervisor {
         do { bound = try server.listen(on: address) } catch { throw RuntimeError("cannot listen on UDP \(address): \(error.reason)") }
         udpServer = server
         let route = prepared.options.route
-        FileHandle.standardError.write(Data("uvtunnel: listening on \(bound) (UDP), tunnelling to \(route.destination) via \(route.useTLS ? "https" : "http")://\(route.gatewayAuthority)\n".utf8))
+        ConsoleLine.write("uvtunnel: listening on \(bound) (UDP), tunnelling to \(route.destination) via \(route.useTLS ? "https" : "http")://\(route.gatewayAuthority)",
+                          event: "listening")
     }
 
     private func startMetrics(_ text: String) throws {
@@ -154,7 +155,7 @@ final class Supervisor {
         let server = MetricsServer(loop: loop, metrics: metrics)
         do {
             let bound = try server.listen(on: address)
-            FileHandle.standardError.write(Data("uvtunnel: metrics on http://\(bound)/metrics\n".utf8))
+            ConsoleLine.write("uvtunnel: metrics on http://\(bound)/metrics", event: "metrics")
         } catch {
             throw RuntimeError("--metrics-addr: cannot listen on \(address): \(error.reason)")
         }

@@ -9,10 +9,20 @@ struct TunnelCommand: ParsableCommand {
         commandName: "uvtunnel",
         abstract: "Carry local TCP connections through an identity-aware gateway (Pomerium) over TLS and HTTP CONNECT.",
         discussion: """
-        ROUTE is host:port, tcp+https://host:port, or https://gateway[:port]/host:port.
-        Every connection to the --listen address is tunnelled to ROUTE's destination.
-        Also: `uvtunnel tcp ...` (as pomerium-cli), `uvtunnel exec [options] ROUTE -- CMD ARGS...`,
-        `uvtunnel cache location|clear`.
+        Common uses:
+          uvtunnel --listen 127.0.0.1:3389 rdp.corp.example:3389
+              a local port for an RDP client (then connect it to 127.0.0.1:3389)
+          ssh -o ProxyCommand='uvtunnel --listen - %h:%p' host.corp.example
+              ssh through the gateway, one tunnel over stdin/stdout
+          uvtunnel exec rdp.corp.example:3389 -- xfreerdp /v:{}
+              a client through a tunnel that lives as long as it ({} is HOST:PORT)
+        The first connection signs in (a browser opens once); the token is
+        cached where pomerium-cli caches it.
+
+        ROUTE: host:port, tcp+https://host:port, or https://gateway[:port]/host:port.
+        Also: `uvtunnel tcp` (pomerium-cli's spelling), `uvtunnel exec`,
+        `uvtunnel cache location|clear`, --config FILE for many routes.
+        Times take units: 500ms, 10s, 3m, 1h30m.
         """,
         version: UVTunnelVersion.string
     )

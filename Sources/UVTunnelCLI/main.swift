@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import UVTunnel
 
 // `uvtunnel tcp ROUTE ...` is how pomerium-cli users type it: accept it.
 var arguments = Array(CommandLine.arguments.dropFirst())
@@ -13,7 +14,7 @@ if arguments.first == "exec" {
         Foundation.exit(exit.rawValue)
     } catch {
         if ExecCommand.exitCode(for: error) == .success { ExecCommand.exit(withError: error) }
-        FileHandle.standardError.write(Data("uvtunnel exec: \(ExecCommand.message(for: error))\n".utf8))
+        ConsoleLine.write("uvtunnel exec: \(ExecCommand.message(for: error))", event: "error", level: "error")
         Foundation.exit(error is RuntimeError ? 1 : 2)
     }
 }
@@ -26,7 +27,7 @@ if arguments.first == "udp" {
         Foundation.exit(exit.rawValue)
     } catch {
         if UDPCommand.exitCode(for: error) == .success { UDPCommand.exit(withError: error) }
-        FileHandle.standardError.write(Data("uvtunnel udp: \(UDPCommand.message(for: error))\n".utf8))
+        ConsoleLine.write("uvtunnel udp: \(UDPCommand.message(for: error))", event: "error", level: "error")
         Foundation.exit(error is RuntimeError ? 1 : 2)
     }
 }
@@ -47,9 +48,9 @@ do {
         TunnelCommand.exit(withError: error)  // --help, --version
     }
     let message = TunnelCommand.message(for: error)
-    FileHandle.standardError.write(Data("uvtunnel: \(message)\n".utf8))
+    ConsoleLine.write("uvtunnel: \(message)", event: "error", level: "error")
     if error is UsageError || !(error is RuntimeError) {
-        FileHandle.standardError.write(Data("Run 'uvtunnel --help' for usage.\n".utf8))
+        if ConsoleLine.format == .text { FileHandle.standardError.write(Data("Run 'uvtunnel --help' for usage.\n".utf8)) }
         Foundation.exit(2)
     }
     Foundation.exit(1)

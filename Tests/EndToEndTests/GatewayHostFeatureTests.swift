@@ -102,7 +102,8 @@ final class GatewayHostFeatureTests: XCTestCase {
         XCTAssert(try echoRoundTrip(port: tunnel.port, payload: payload) == payload)
         tunnel.process.waitForOutput { $0.contains("\"event\":\"disconnected\"") }
         var events: [String] = []
-        for line in tunnel.process.stderr.split(separator: "\n") where line.hasPrefix("{") {
+        for line in tunnel.process.stderr.split(separator: "\n") {
+            XCTAssertTrue(line.hasPrefix("{"), "every line on stderr is JSON, the start line included: \(line)")
             let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String], String(line))
             if let event = object["event"] { events.append(event) }
             XCTAssertNotNil(object["level"])
@@ -110,9 +111,29 @@ final class GatewayHostFeatureTests: XCTestCase {
                 XCTAssertEqual(object["tunnel"], "1", "a tunnel's lines name it: \(line)")
             }
         }
+        XCTAssertEqual(events.first, "listening", "the start line is an object with its event too")
         XCTAssertEqual(events.filter { ["connecting", "connected", "disconnected"].contains($0) }, ["connecting", "connected", "disconnected"])
         let disconnected = tunnel.process.stderr.split(separator: "\n").first { $0.contains("\"event\":\"disconnected\"") }
         XCTAssertEqual(disconnected.map { $0.contains("\"level\":\"info\"") }, true, "a clean close is info, not error")
+    }
+
+    /// An error that ends the process after the flags were read is a JSON line too.
+    func testJSONLogsEndWithAJSONErrorLine() throws {
+        let gateway = try GatewayFixture()
+        let first = try TunnelFixture(TunnelFixture.arguments(gateway: gateway, targetPort: 9, token: nil))
+        let second = try ChildProcess(Products.tunnel, ["--listen", "127.0.0.1:\(first.port)", "--log-format", "json"]
+                                      + TunnelFixture.arguments(gateway: gateway, targetPort: 9, token: nil))
+        XCTAssertEqual(second.waitForExit(), 1, second.stderr)
+        let lines = second.stderr.split(separator: "\n")
+        XCTAssertFalse(lines.isEmpty)
+        for line in lines {
+            let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String], String(line))
+            XCTAssertNotNil(object["msg"])
+        }
+        let last = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(lines.last!.utf8)) as? [String: String])
+        XCTAssertEqual(last["level"], "error")
+        XCTAssertEqual(last["event"], "error")
+        XCTAssertTrue(last["msg"]?.contains("cannot listen on 127.0.0.1:\(first.port)") == true, "\(last)")
     }
 
     func testMaxTunnelLifetimeClosesIdleTunnels() throws {

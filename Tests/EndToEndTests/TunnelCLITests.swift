@@ -4,6 +4,20 @@ import XCTest
 /// The command line as users drive it: stdio mode, signals, usage errors,
 /// tokens from pomerium-cli's cache.
 final class TunnelCLITests: XCTestCase {
+    /// The first screen of help shows the commonest uses before the flags.
+    func testHelpOpensWithTheCommonUses() throws {
+        for (arguments, uses) in [(["--help"], ["--listen 127.0.0.1:3389", "ProxyCommand", "exec"]),
+                                  (["exec", "--help"], ["xfreerdp /v:{}", "UVTUNNEL_PORT"])] {
+            let help = try ChildProcess(Products.tunnel, arguments)
+            XCTAssertEqual(help.waitForExit(), 0)
+            let text = help.stdout
+            let common = try XCTUnwrap(text.range(of: "Common uses:"), text)
+            let options = try XCTUnwrap(text.range(of: "OPTIONS:"), text)
+            XCTAssertLessThan(common.lowerBound, options.lowerBound, "uses come before the flags")
+            for use in uses { XCTAssertTrue(text[common.lowerBound..<options.lowerBound].contains(use), "\(arguments): \(use)") }
+        }
+    }
+
     func testStdioModeCarriesOneTunnelAndExits() throws {
         let target = try TargetServer(.echo)
         let gateway = try GatewayFixture()

@@ -118,10 +118,12 @@ final class SignInFlow {
     /// Always prints the URL (a headless user pastes it); opens it unless --no-browser.
     private func present(_ url: String) {
         guard settings.openBrowser else {
-            FileHandle.standardError.write(Data("Open this URL in a browser to sign in:\n\n    \(url)\n\n".utf8))
+            ConsoleLine.write(ConsoleLine.format == .text ? "Open this URL in a browser to sign in:\n\n    \(url)\n"
+                                                          : "Open this URL in a browser to sign in: \(url)", event: "sign-in url")
             return
         }
-        FileHandle.standardError.write(Data("Your browser has been opened to visit:\n\n    \(url)\n\n".utf8))
+        ConsoleLine.write(ConsoleLine.format == .text ? "Your browser has been opened to visit:\n\n    \(url)\n"
+                                                      : "Your browser has been opened to visit: \(url)", event: "sign-in url")
         let command = (settings.browserCommand ?? ["xdg-open"]) + [url]
         do {
             try browsers.open(command, loop: loop) { [logger] status in

@@ -33,7 +33,12 @@ public struct JSONLogHandler: LogHandler {
         if let name = Self.events.first(where: { event.message.description.hasPrefix($0) }) {
             fields["event"] = name
         }
-        guard let data = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]) else { return }
-        FileHandle.standardError.write(data + Data("\n".utf8))
+        FileHandle.standardError.write(Self.encode(fields))
+    }
+
+    /// One JSON object and its newline (keys sorted, so lines diff well).
+    static func encode(_ fields: [String: String]) -> Data {
+        let data = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return data + Data("\n".utf8)
     }
 }
