@@ -21,7 +21,8 @@ struct TunnelCommand: ParsableCommand {
 
         ROUTE: host:port, tcp+https://host:port, or https://gateway[:port]/host:port.
         Also: `uvtunnel tcp` (pomerium-cli's spelling), `uvtunnel exec`,
-        `uvtunnel cache location|clear`, --config FILE for many routes.
+        `uvtunnel udp` (UDP routes), `uvtunnel cache location|clear`,
+        --config FILE for many routes.
         Times take units: 500ms, 10s, 3m, 1h30m.
         """,
         version: UVTunnelVersion.string
