@@ -48,6 +48,8 @@ public enum TunnelFailure: Error, Equatable, Sendable {
         case .dial(let failure): return failure.description
         case .timedOut(_, let milliseconds, let activity):
             return "timed out after \((Double(milliseconds) / 1000).formatted1)s \(activity)"
+        // A 200 fails only a connect-udp upgrade, which wants 101.
+        case .answered(200): return "200 unexpected response from the gateway (connect-udp needs 101 Switching Protocols)"
         case .answered(let status): return ConnectOutcome.logMessage(status: status)
         case .rejectedAfterSignIn(let status):
             return "\(ConnectOutcome.logMessage(status: status)); the gateway rejected the token from a fresh sign-in too"
