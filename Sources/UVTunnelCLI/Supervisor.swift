@@ -160,7 +160,8 @@ final class Supervisor {
     }
 
     private func start(_ prepared: PreparedEntry) throws -> Running {
-        let server = TunnelServer(loop: loop, options: prepared.options, tokens: try tokenSource(prepared), logger: logger)
+        let server = TunnelServer(loop: loop, options: prepared.options, tokens: try tokenSource(prepared),
+                                  connector: prepared.connector(loop: loop, logger: logger), logger: logger)
         server.onTunnelClosed = { [metrics] tunnel, outcome in metrics.tunnelClosed(tunnel, outcome) }
         guard let address = prepared.listen else { throw RuntimeError("internal: no listen address") }
         let bound: SocketAddress
@@ -260,7 +261,8 @@ final class Supervisor {
 
     /// `--listen -`: one tunnel over stdin/stdout; the process ends with it.
     private func serveStdio(_ prepared: PreparedEntry) throws {
-        let server = TunnelServer(loop: loop, options: prepared.options, tokens: try tokenSource(prepared), logger: logger)
+        let server = TunnelServer(loop: loop, options: prepared.options, tokens: try tokenSource(prepared),
+                                  connector: prepared.connector(loop: loop, logger: logger), logger: logger)
         let local: StdioStream
         do { local = try StdioStream(loop: loop) } catch { throw RuntimeError("--listen -: \(error)") }
         server.onTunnelClosed = { [weak self] _, outcome in

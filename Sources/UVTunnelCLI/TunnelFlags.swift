@@ -55,6 +55,12 @@ struct TunnelFlags: ParsableArguments {
     @Option(name: .customLong("allow-from"), help: ArgumentHelp("Admit only local clients from these networks (e.g. 10.0.0.0/8,192.168.1.7,fd00::/8); for a listener that is not loopback.", valueName: "cidr,..."))
     var allowFrom: String?
 
+    @Flag(name: .customLong("multiplex"), help: "Carry tunnels as streams on a few shared HTTP/2 connections to the gateway (falls back to HTTP/1.1 when the gateway does not offer h2).")
+    var multiplex = false
+
+    @Option(name: .customLong("max-streams-per-connection"), help: ArgumentHelp("With --multiplex: tunnels per gateway connection at most (the gateway's own limit applies too).", valueName: "n"))
+    var maxStreamsPerConnection: Int = 100
+
     @Option(name: .customLong("drain-timeout"), help: ArgumentHelp("Seconds open tunnels may run on after SIGINT/SIGTERM.", valueName: "seconds"))
     var drainTimeout: Double = 10
 
@@ -112,6 +118,8 @@ struct TunnelFlags: ParsableArguments {
         entry.maxTunnelLifetime = maxTunnelLifetime
         entry.recheckInterval = recheckInterval
         entry.allowFrom = allowFrom
+        entry.multiplex = multiplex
+        entry.maxStreamsPerConnection = maxStreamsPerConnection
         do {
             try entry.validate()
         } catch {

@@ -96,6 +96,7 @@ public struct TunnelConfigFile: Equatable, Sendable {
         case "max-tunnel-lifetime": tunnel.maxTunnelLifetime = try number(entry, key)
         case "recheck-interval": tunnel.recheckInterval = try number(entry, key)
         case "allow-from": tunnel.allowFrom = try stringList(entry, key)
+        case "multiplex": tunnel.multiplex = try boolean(entry, key)
         default:
             throw ConfigError(line: entry.line, message: "unknown key \"\(key)\"")
         }

@@ -21,6 +21,10 @@ public struct TunnelEntry: Equatable, Sendable {
     public var recheckInterval: Double?
     /// `--allow-from`: `CIDR[,CIDR…]`; local clients from elsewhere are turned away.
     public var allowFrom: String?
+    /// `--multiplex`: tunnels as streams on shared HTTP/2 connections.
+    public var multiplex = false
+    /// `--max-streams-per-connection` (with `multiplex`).
+    public var maxStreamsPerConnection = 100
     /// Where it was defined, for messages ("line 12"); nil on the command line.
     public var line: Int?
 
@@ -37,6 +41,9 @@ public struct TunnelEntry: Equatable, Sendable {
         try check(authTimeout, "auth-timeout", 0.001...86400)
         if let maxTunnelLifetime { try check(maxTunnelLifetime, "max-tunnel-lifetime", 0.001...31_536_000) }
         if let recheckInterval { try check(recheckInterval, "recheck-interval", 1...86400) }
+        guard (1...10_000).contains(maxStreamsPerConnection) else {
+            throw ConfigError(line: line, message: "max-streams-per-connection must be between 1 and 10000, got \(maxStreamsPerConnection)")
+        }
         if route.isEmpty { throw ConfigError(line: line, message: "route is missing; give host:port") }
         if serviceAccount != nil && serviceAccountFile != nil {
             throw ConfigError(line: line, message: "give service-account or service-account-file, not both")

@@ -13,6 +13,9 @@ public struct TLSClientOptions: Sendable {
     public var clientKeyFile: String?
     /// How errors name these options (flags, or config-file keys).
     public var spelling: OptionSpelling = .commandLine
+    /// What ALPN offers, in order of preference: `--multiplex` offers
+    /// `["h2", "http/1.1"]` and falls back when the gateway picks HTTP/1.1.
+    public var alpnProtocols = ["http/1.1"]
 
     public init() {}
 }
@@ -68,7 +71,8 @@ public final class TLSContext: @unchecked Sendable {
         default:
             throw TLSError("\(name("client-cert")) and \(name("client-key")) must be given together")
         }
-        let alpn: [UInt8] = [8] + Array("http/1.1".utf8)
+        // ALPN's wire form: each name prefixed by its length.
+        let alpn: [UInt8] = options.alpnProtocols.flatMap { [UInt8($0.utf8.count)] + Array($0.utf8) }
         guard SSL_CTX_set_alpn_protos(ctx, alpn, UInt32(alpn.count)) == 0 else {
             throw TLSError.fromQueue("SSL_CTX_set_alpn_protos")
         }

@@ -13,6 +13,14 @@ public protocol GatewayConnector: AnyObject {
     /// The connector bounds the attempt by its connect timeout.
     func open(destination: String, token: String?,
               completion: @escaping (Result<ByteStream, TunnelFailure>) -> Void) -> ConnectAttempt
+
+    /// The server stopped: close what the connector keeps between tunnels
+    /// (shared connections), so the loop can end.
+    func shutdown()
+}
+
+extension GatewayConnector {
+    public func shutdown() {}
 }
 
 /// One `open` under way.

@@ -1,0 +1,212 @@
+import Logging
+
+/// `--multiplex`: tunnels as streams on a few shared TLS connections (ALPN
+/// h2) to the gateway. A tunnel goes on the first connection with a free
+/// slot (at most `maxStreams`, never more than the server's
+/// SETTINGS_MAX_CONCURRENT_STREAMS); when all are full it waits for a new
+/// connection. A connection without streams closes after `idleMilliseconds`.
+/// When the gateway's ALPN does not pick h2, this gateway's tunnels go over
+/// HTTP/1.1 from then on, with one warning.
+public final class HTTP2Connector: GatewayConnector {
+    private let loop: EventLoop
+    private let options: TunnelOptions
+    private let target: DialTarget
+    private let settings: HTTP2Settings
+    private let idleMilliseconds: UInt64
+    private let logger: Logger
+    public let gatewayName: String
+    private var connections: [HTTP2Connection] = []
+    private var dials: [HTTP2Dial] = []
+    private var fallback: HTTP1Connector?
+    private var nextConnectionID = 1
+
+    /// `tls`: a client context offering ALPN `h2,http/1.1` (the options' own
+    /// context offers http/1.1 only and is what the fallback uses).
+    public init(loop: EventLoop, options: TunnelOptions, tls: TLSContext?, settings: HTTP2Settings = HTTP2Settings(),
+                idleMilliseconds: UInt64 = 30_000, logger: Logger) {
+        self.loop = loop
+        self.options = options
+        self.settings = settings
+        self.idleMilliseconds = idleMilliseconds
+        self.logger = logger
+        let route = options.route
+        let proxy = options.egressProxy.proxy(forHost: route.gatewayHost, port: route.gatewayPort, tls: options.tls != nil)
+        target = DialTarget(host: route.gatewayHost, port: route.gatewayPort, tls: tls,
+                            verifyHostName: options.verifyHostName, proxy: proxy, userAgent: options.userAgent)
+        gatewayName = "\(route.useTLS ? "https" : "http")://\(route.gatewayAuthority)"
+            + (proxy.map { " through egress proxy \($0.authority)" } ?? "")
+        if options.tls == nil || tls == nil {
+            logger.warning("multiplexing needs an https:// gateway; \(gatewayName) gets one HTTP/1.1 connection per tunnel")
+            fallback = HTTP1Connector(loop: loop, options: options, logger: logger)
+        }
+    }
+
+    /// Shared connections open now (tests, metrics).
+    public var connectionCount: Int { connections.count }
+    /// True once the gateway answered ALPN with something other than h2.
+    public var fellBackToHTTP1: Bool { fallback != nil }
+
+    public func open(destination: String, token: String?,
+                     completion: @escaping (Result<ByteStream, TunnelFailure>) -> Void) -> ConnectAttempt {
+        let attempt = HTTP2ConnectAttempt(loop: loop, connector: self, destination: destination, token: token,
+                                          timeoutMilliseconds: options.connectTimeoutMilliseconds, completion: completion)
+        attempt.starting {
+            if let fallback { attempt.delegate(to: fallback) } else { place(attempt) }
+        }
+        return attempt
+    }
+
+    public func shutdown() {
+        for dial in dials { dial.cancel() }
+        dials.removeAll()
+        for connection in connections { connection.close() }
+        connections.removeAll()
+    }
+
+    // MARK: Placing streams
+
+    /// On a connection with a free slot, else with a connection being dialled, else on a new one.
+    func place(_ attempt: HTTP2ConnectAttempt) {
+        if let fallback { return attempt.delegate(to: fallback) }
+        if let connection = connections.first(where: { $0.session.canOpenStream }) {
+            return attempt.open(on: connection.session, userAgent: options.userAgent)
+        }
+        if let dial = dials.first(where: { $0.waiting.count < settings.maxStreams }) {
+            return dial.add(attempt)
+        }
+        let dial = HTTP2Dial(loop: loop, target: target) { [weak self] dial, result in
+            self?.dialled(dial, result)
+        }
+        dials.append(dial)
+        dial.add(attempt)
+        dial.start()
+    }
+
+    func withdraw(_ attempt: HTTP2ConnectAttempt, from dial: HTTP2Dial) {
+        dial.remove(attempt)
+        // Nobody waits for it any more: a dial that is stuck is not worth finishing.
+        if dial.waiting.isEmpty {
+            dial.cancel()
+            dials.removeAll { $0 === dial }
+        }
+    }
+
+    private func dialled(_ dial: HTTP2Dial, _ result: Result<ByteStream, DialFailure>) {
+        dials.removeAll { $0 === dial }
+        let waiting = dial.waiting
+        switch result {
+        case .failure(let failure):
+            for attempt in waiting { attempt.finish(.failure(.dial(failure))) }
+        case .success(let stream):
+            let chosen = (stream as? TLSStream)?.negotiatedProtocol
+            guard chosen == "h2" else {
+                stream.close()
+                fallBack(chosen: chosen)
+                for attempt in waiting { attempt.delegate(to: fallback!) }
+                return
+            }
+            let connection: HTTP2Connection
+            do {
+                connection = try HTTP2Connection(id: nextConnectionID, transport: stream, loop: loop, settings: settings,
+                                                 idleMilliseconds: idleMilliseconds)
+            } catch {
+                for attempt in waiting { attempt.finish(.failure(.http2(error))) }
+                return
+            }
+            nextConnectionID += 1
+            logger.debug("opened HTTP/2 connection \(connection.id) to \(gatewayName)")
+            connection.onClosed = { [weak self, weak connection] reason in
+                guard let self, let connection else { return }
+                self.connections.removeAll { $0 === connection }
+                self.logger.debug("closed HTTP/2 connection \(connection.id) to \(self.gatewayName)\(reason.map { ": \($0)" } ?? "")")
+            }
+            connections.append(connection)
+            for attempt in waiting { place(attempt) }
+        }
+    }
+
+    private func fallBack(chosen: String?) {
+        guard fallback == nil else { return }
+        logger.warning("gateway \(gatewayName) did not choose HTTP/2 (ALPN: \(chosen ?? "none")); multiplexing is off for it, each tunnel gets its own HTTP/1.1 connection")
+        fallback = HTTP1Connector(loop: loop, options: options, logger: logger)
+    }
+}
+
+/// One shared connection: its session and its idle timer.
+final class HTTP2Connection {
+    let id: Int
+    let session: HTTP2Session
+    private let idleTimer: UVTimer
+    private let idleMilliseconds: UInt64
+    var onClosed: ((String?) -> Void)?
+
+    init(id: Int, transport: ByteStream, loop: EventLoop, settings: HTTP2Settings, idleMilliseconds: UInt64) throws(HTTP2Failure) {
+        self.id = id
+        self.idleMilliseconds = idleMilliseconds
+        session = try HTTP2Session(transport: transport, loop: loop, settings: settings)
+        idleTimer = UVTimer(loop: loop)
+        session.onStreamsChanged = { [weak self] in self?.streamsChanged() }
+        session.onClosed = { [weak self] reason in
+            guard let self else { return }
+            self.idleTimer.close()
+            let done = self.onClosed
+            self.onClosed = nil
+            done?(reason)
+        }
+    }
+
+    private func streamsChanged() {
+        guard session.openStreamCount == 0 else { return idleTimer.stop() }
+        idleTimer.start(milliseconds: idleMilliseconds) { [weak self] in self?.close() }
+    }
+
+    func close() {
+        session.close()
+    }
+}
+
+/// A connection being dialled, and the attempts waiting for it.
+final class HTTP2Dial {
+    private var dialer: GatewayDialer?
+    private(set) var waiting: [HTTP2ConnectAttempt] = []
+
+    init(loop: EventLoop, target: DialTarget, completion: @escaping (HTTP2Dial, Result<ByteStream, DialFailure>) -> Void) {
+        dialer = nil
+        dialer = GatewayDialer(loop: loop, target: target) { [weak self] result in
+            guard let self else {
+                if case .success(let stream) = result { stream.close() }
+                return
+            }
+            self.dialer = nil
+            completion(self, result)
+        }
+    }
+
+    var stage: ConnectStage {
+        switch dialer?.stage {
+        case .idle?, .resolving?: return .resolving
+        case .connecting?: return .connecting
+        case .proxyConnect?: return .proxyConnect
+        case .handshaking?: return .handshaking
+        case .finished?, nil: return .finished
+        }
+    }
+
+    var activity: String { dialer?.activity ?? "dialling the gateway" }
+
+    func start() { dialer?.start() }
+
+    func add(_ attempt: HTTP2ConnectAttempt) {
+        waiting.append(attempt)
+        attempt.waiting(on: self)
+    }
+
+    func remove(_ attempt: HTTP2ConnectAttempt) {
+        waiting.removeAll { $0 === attempt }
+    }
+
+    func cancel() {
+        dialer?.cancel()
+        dialer = nil
+    }
+}
