@@ -1,0 +1,134 @@
+import Foundation
+import XCTest
+
+/// `--multiplex` against a real HTTP/2 CONNECT proxy (nghttpx in front of
+/// squid), and its fallback to HTTP/1.1 against the bundled gateway, which
+/// offers only http/1.1. squid does not carry half-close, so bytes are
+/// checked by echo, not by EOF.
+final class MultiplexTests: XCTestCase {
+    private var certificates: GatewayFixture!
+    private var squid: EgressSquid!
+    private var proxy: NghttpxProxy!
+
+    override func setUpWithError() throws {
+        // Borrow the bundled gateway's generated certificate for nghttpx's TLS listener.
+        certificates = try GatewayFixture()
+        certificates.process.stop()
+        squid = try EgressSquid()
+        proxy = try NghttpxProxy(certificate: certificates.state.path + "/tls-cert.pem",
+                                 key: certificates.state.path + "/tls-key.pem", backend: squid)
+    }
+
+    override func tearDown() {
+        proxy?.stop()
+        squid?.stop()
+    }
+
+    private func multiplexedTunnel(to target: UInt16, extra: [String] = []) throws -> TunnelFixture {
+        try TunnelFixture(["--multiplex", "--pomerium-url", "https://127.0.0.1:\(proxy.port)",
+                           "--alternate-ca-path", certificates.caPath, "--service-account", "any.token.value"]
+                          + extra + ["127.0.0.1:\(target)"])
+    }
+
+    private func connectionsOpened(_ tunnel: TunnelFixture) -> Int {
+        tunnel.process.stderr.components(separatedBy: "opened HTTP/2 connection").count - 1
+    }
+
+    func testBulkBothWaysIsByteExactOverOneStream() throws {
+        let target = try TargetServer(.echo)
+        defer { target.stop() }
+        let tunnel = try multiplexedTunnel(to: target.port)
+        let socket = try TestSocket.connect(port: tunnel.port, timeout: 60)
+        let payload = randomBytes(8 << 20)
+        Thread { try? socket.send(payload) }.start()
+        let echoed = try socket.receive(exactly: payload.count)
+        XCTAssert(echoed == payload, "bytes through nghttpx over HTTP/2 differ")
+        XCTAssertEqual(connectionsOpened(tunnel), 1, tunnel.process.stderr)
+    }
+
+    func testTwoHundredParallelTunnelsShareAFewConnections() throws {
+        let target = try TargetServer(.echo)
+        defer { target.stop() }
+        let tunnel = try multiplexedTunnel(to: target.port)
+        let count = 200
+        let sockets = try (0..<count).map { _ in try TestSocket.connect(port: tunnel.port, timeout: 60) }
+        let payloads = (0..<count).map { randomBytes(16 * 1024 + $0 * 101) }
+        let failures = ResultsBox(count: count)
+        let group = DispatchGroup()
+        for (i, socket) in sockets.enumerated() {
+            group.enter()
+            Thread { try? socket.send(payloads[i]) }.start()
+            Thread {
+                do {
+                    let echoed = try socket.receive(exactly: payloads[i].count)
+                    failures.set(i, echoed == payloads[i] ? nil : "tunnel \(i): content differs")
+                } catch {
+                    failures.set(i, "tunnel \(i): \(error)")
+                }
+                group.leave()
+            }.start()
+        }
+        XCTAssertEqual(group.wait(timeout: .now() + 120), .success, "timed out")
+        XCTAssertEqual(failures.failures, [])
+        // 100 streams per connection (uvtunnel's default and nghttpx's SETTINGS): two, maybe three.
+        let opened = connectionsOpened(tunnel)
+        XCTAssert((2...3).contains(opened), "\(opened) HTTP/2 connections for \(count) tunnels")
+    }
+
+    func testMaxStreamsPerConnectionOpensMoreConnections() throws {
+        let target = try TargetServer(.echo)
+        defer { target.stop() }
+        let tunnel = try multiplexedTunnel(to: target.port, extra: ["--max-streams-per-connection", "5"])
+        let sockets = try (0..<12).map { _ in try TestSocket.connect(port: tunnel.port, timeout: 60) }
+        for (i, socket) in sockets.enumerated() {
+            let payload = randomBytes(1000 + i)
+            try socket.send(payload)
+            XCTAssert(try socket.receive(exactly: payload.count) == payload)
+        }
+        XCTAssertEqual(connectionsOpened(tunnel), 3, tunnel.process.stderr)
+    }
+
+    func testTargetThatSpeaksFirst() throws {
+        let greeting = Array("SSH-2.0-target\r\n".utf8)
+        let target = try TargetServer(.speakFirst(greeting))
+        defer { target.stop() }
+        let tunnel = try multiplexedTunnel(to: target.port)
+        let socket = try TestSocket.connect(port: tunnel.port, timeout: 30)
+        XCTAssertEqual(try socket.receive(exactly: greeting.count), greeting)
+        let payload = randomBytes(100_000)
+        Thread { try? socket.send(payload) }.start()
+        XCTAssert(try socket.receive(exactly: payload.count) == payload)
+    }
+
+    func testAStreamTheGatewayRefusesFailsThatTunnelAlone() throws {
+        let target = try TargetServer(.echo)
+        defer { target.stop() }
+        let tunnel = try multiplexedTunnel(to: target.port)
+        let good = try TestSocket.connect(port: tunnel.port, timeout: 30)
+        try good.send(Array("before".utf8))
+        XCTAssertEqual(try good.receive(exactly: 6), Array("before".utf8))
+        // squid admits loopback destinations only: this route's twin to 10.255.255.1 gets 403 on its stream.
+        let refusedTunnel = try TunnelFixture(["--multiplex", "--pomerium-url", "https://127.0.0.1:\(proxy.port)",
+                                               "--alternate-ca-path", certificates.caPath, "10.255.255.1:9"])
+        let refused = try TestSocket.connect(port: refusedTunnel.port)
+        XCTAssertTrue(refused.waitForClose(timeout: 20))
+        refusedTunnel.process.waitForOutput { $0.contains("refused 10.255.255.1:9: 403") }
+        try good.send(Array("after".utf8))
+        XCTAssertEqual(try good.receive(exactly: 5), Array("after".utf8))
+    }
+
+    func testFallsBackToHTTP1WhenTheGatewayDoesNotChooseH2() throws {
+        let gateway = try GatewayFixture()
+        let target = try TargetServer(.echo)
+        defer { target.stop() }
+        let tunnel = try TunnelFixture(["--multiplex"] + TunnelFixture.arguments(gateway: gateway, targetPort: target.port,
+                                                                                 token: try gateway.token()))
+        for size in [10, 300_000, 2 << 20] {
+            let payload = randomBytes(size)
+            XCTAssert(try echoRoundTrip(port: tunnel.port, payload: payload) == payload, "\(size) bytes")
+        }
+        let warnings = tunnel.process.stderr.components(separatedBy: "did not choose HTTP/2").count - 1
+        XCTAssertEqual(warnings, 1, tunnel.process.stderr)
+        XCTAssertEqual(connectionsOpened(tunnel), 0)
+    }
+}
