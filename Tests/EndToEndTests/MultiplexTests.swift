@@ -132,3 +132,33 @@ final class MultiplexTests: XCTestCase {
         XCTAssertEqual(connectionsOpened(tunnel), 0)
     }
 }
+
+extension MultiplexTests {
+    /// A local client that stops reading closes its own stream's window only:
+    /// the other tunnels on the same connection keep flowing. (The download
+    /// direction: nghttpx ties its own 64 KiB connection window to its
+    /// backend's progress, so an upload that stalls at the target blocks
+    /// nghttpx's side for every stream; that is the server's policy.)
+    func testAStoppedReaderDoesNotStallTheOtherTunnels() throws {
+        // More than every window and socket buffer between the target and the local client.
+        let greeting = randomBytes(32 << 20)
+        let target = try TargetServer(.speakFirst(greeting))
+        defer { target.stop() }
+        let tunnel = try multiplexedTunnel(to: target.port)
+        let stalled = try TestSocket.connect(port: tunnel.port, timeout: 60)
+        try stalled.send([1])  // through the tunnel: the stream is open and the target is sending
+        Thread.sleep(forTimeInterval: 3)
+        let residentWhileStalled = ProcessStats(pid: tunnel.process.process.processIdentifier).residentKiB
+        for round in 0..<2 {
+            let other = try TestSocket.connect(port: tunnel.port, timeout: 30)
+            XCTAssert(try other.receive(exactly: greeting.count) == greeting, "round \(round)")
+            try other.send(Array("ping".utf8))
+            XCTAssertEqual(try other.receive(exactly: 4), Array("ping".utf8))
+        }
+        XCTAssertEqual(connectionsOpened(tunnel), 1, "the other tunnels shared the stalled one's connection")
+        // uvtunnel buffers about one stream window (1 MiB) for the stalled stream, not the 32 MiB.
+        XCTAssertLessThan(residentWhileStalled, 48 * 1024, "RSS (KiB) with a stalled stream")
+        // Nothing was lost while it waited.
+        XCTAssert(try stalled.receive(exactly: greeting.count) == greeting, "the stalled tunnel's bytes")
+    }
+}

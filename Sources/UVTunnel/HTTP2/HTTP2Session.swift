@@ -120,6 +120,8 @@ final class HTTP2Session {
         let stream = HTTP2Stream(id: id, session: self, onResponse: onResponse)
         streams[id] = stream
         pump(deliver: false)
+        // Outside nghttp2 already: the connector may stop its idle timer now.
+        onStreamsChanged?()
         return stream
     }
 
