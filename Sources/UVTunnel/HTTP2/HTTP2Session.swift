@@ -196,7 +196,6 @@ final class HTTP2Session {
     /// calls (a consumer writing while it is told) only ask for another round.
     private func pump(deliver: Bool) {
         guard !isClosed else { return }
-        if !deliver && !eventful.isEmpty { armSoon() }
         guard !isPumping else {
             pumpAgain = true
             return
@@ -209,6 +208,8 @@ final class HTTP2Session {
         } while pumpAgain && !isClosed
         isPumping = false
         guard !isClosed, let raw else { return }
+        // Events of a consumer's own call (or of the frames it caused) reach it next turn.
+        if !eventful.isEmpty { armSoon() }
         if nghttp2_session_want_read(raw) == 0 && nghttp2_session_want_write(raw) == 0 && !isWriting {
             finish(nil)
         }

@@ -1,0 +1,187 @@
+import XCTest
+@testable import UVTunnel
+
+/// HTTP2Session and HTTP2Stream against an nghttp2 server in this process,
+/// over an in-memory transport: the CONNECT request, DATA and END_STREAM
+/// both ways, resets each way, per-stream windows, a lost connection.
+final class HTTP2SessionTests: XCTestCase {
+    private var loop: EventLoop!
+    private var transport: MemoryTransport!
+    private var server: H2TestServer!
+    private var session: HTTP2Session!
+
+    override func setUpWithError() throws {
+        loop = try EventLoop()
+        transport = MemoryTransport(loop: loop)
+        server = H2TestServer(transport: transport)
+        session = try HTTP2Session(transport: transport, loop: loop, settings: HTTP2Settings())
+    }
+
+    override func tearDown() {
+        session?.close()
+        session = nil
+        server = nil
+        transport = nil
+        if let loop {
+            loop.run()
+            XCTAssertEqual(loop.buffers.outstanding, 0, "every buffer returned to the pool")
+            XCTAssertEqual(loop.close(), 0, "no handle left open")
+        }
+        loop = nil
+    }
+
+    /// Runs the loop until `condition` holds (fails after 5 s).
+    private func spin(_ what: String, file: StaticString = #filePath, line: UInt = #line, until condition: () -> Bool) {
+        let deadline = Date().addingTimeInterval(5)
+        while !condition() {
+            guard Date() < deadline else { return XCTFail("timed out waiting for \(what)", file: file, line: line) }
+            _ = loop.runOnce(block: false)
+        }
+    }
+
+    /// A stream whose CONNECT the server answered; its reads are collected.
+    private final class Reader {
+        var bytes: [UInt8] = []
+        var eof = false
+        var error: String?
+    }
+
+    private func openStream(token: String? = "the.token") -> (HTTP2Stream, Reader, Int32) {
+        var status: Int?
+        guard let stream = session.openStream(authority: "db.internal:5432", token: token, userAgent: "uvtunnel/test",
+                                              onResponse: { result in status = try? result.get() }) else {
+            XCTFail("openStream refused")
+            fatalError()
+        }
+        spin("the answer") { status != nil }
+        XCTAssertEqual(status, 200)
+        let reader = Reader()
+        stream.onRead = { [loop] event in
+            switch event {
+            case .data(let buffer):
+                reader.bytes += buffer.bytes
+                loop!.buffers.give(buffer)
+            case .eof: reader.eof = true
+            case .error(let error): reader.error = error.message
+            }
+        }
+        return (stream, reader, stream.id)
+    }
+
+    private func buffers(_ bytes: [UInt8]) -> [Buffer] { loop.buffers.buffers(copying: bytes) }
+
+    func testConnectRequestCarriesMethodAuthorityTokenAndUserAgentOnly() {
+        let (stream, _, id) = openStream()
+        let headers = server.streams[id]!.headers
+        XCTAssertEqual(headers.map(\.0), [":method", ":authority", "authorization", "user-agent"])
+        XCTAssertEqual(headers.map(\.1), ["CONNECT", "db.internal:5432", "Pomerium the.token", "uvtunnel/test"])
+        XCTAssertFalse(server.streams[id]!.ended, "a CONNECT stream stays open for DATA")
+        stream.close()
+
+        let (anonymous, _, second) = openStream(token: nil)
+        XCTAssertEqual(server.streams[second]!.headers.map(\.0), [":method", ":authority", "user-agent"])
+        anonymous.close()
+    }
+
+    func testDataBothWaysThenEachSideEndsItsDirection() {
+        let (stream, reader, id) = openStream()
+        stream.startReading()
+        let up = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        for chunk in stride(from: 0, to: up.count, by: 50_000) {
+            // Past the outbound limit writeNow says "later"; the bytes are queued either way.
+            _ = stream.writeNow(buffers(Array(up[chunk..<min(chunk + 50_000, up.count)])), otherwise: { XCTAssertNil($0) })
+        }
+        spin("the upload") { server.streams[id]!.received.count == up.count }
+        XCTAssertEqual(server.streams[id]!.received, up)
+
+        var shutDown = false
+        stream.shutdownWrite { error in
+            XCTAssertNil(error)
+            shutDown = true
+        }
+        spin("END_STREAM at the server") { server.streams[id]!.ended && shutDown }
+
+        let down = (0..<2_500_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        server.send(down, on: id, end: true)
+        spin("the download and EOF") { reader.eof }
+        XCTAssertEqual(reader.bytes.count, down.count)
+        XCTAssert(reader.bytes == down, "bytes differ")
+        XCTAssertNil(reader.error)
+        spin("the stream to close cleanly") { server.streams[id]!.closed }
+        XCTAssertNil(server.streams[id]!.resetCode, "a stream both sides ended is not reset")
+        XCTAssertEqual(session.openStreamCount, 0)
+        stream.close()
+    }
+
+    func testAResetFromTheServerIsAReadErrorNamingItsCode() {
+        let (stream, reader, id) = openStream()
+        stream.startReading()
+        server.send(Array("partial".utf8), on: id)
+        server.reset(id, code: 0x7)  // REFUSED_STREAM
+        spin("the error") { reader.error != nil }
+        XCTAssertEqual(reader.bytes, Array("partial".utf8), "bytes before the reset are delivered first")
+        XCTAssertEqual(reader.error, "the gateway reset the stream: REFUSED_STREAM (0x7)")
+        var writeError: StreamError?
+        XCTAssertFalse(stream.writeNow(buffers([1, 2, 3]), otherwise: { writeError = $0 }))
+        XCTAssertNotNil(writeError)
+        stream.close()
+    }
+
+    func testCloseResetsTheStreamWithCancel() {
+        let (stream, _, id) = openStream()
+        stream.close()
+        spin("RST_STREAM at the server") { server.streams[id]!.resetCode != nil }
+        XCTAssertEqual(server.streams[id]!.resetCode, 0x8)  // CANCEL
+        spin("the slot to free") { session.openStreamCount == 0 }
+    }
+
+    func testAnAnswerOtherThan200IsReportedAsItsStatus() {
+        server.status = 403
+        var result: Result<Int, HTTP2Failure>?
+        let stream = session.openStream(authority: "db.internal:5432", token: nil, userAgent: "uvtunnel/test") { result = $0 }
+        spin("the answer") { result != nil }
+        XCTAssertEqual(try? result?.get(), 403)
+        stream?.close()
+    }
+
+    /// A reader that stops holds its own stream's window closed; the server
+    /// can still send on every other stream of the connection.
+    func testAStoppedReaderClosesItsOwnWindowOnly() {
+        let (stalled, stalledReader, stalledID) = openStream()
+        let (flowing, flowingReader, flowingID) = openStream()
+        flowing.startReading()
+        // The stalled stream's reader never started: 3 MiB is more than its window.
+        let flood = (0..<(3 << 20)).map { UInt8(truncatingIfNeeded: $0) }
+        server.send(flood, on: stalledID)
+        spin("the stalled stream's window to close") { server.sendWindow(stalledID) == 0 }
+        let other = (0..<(4 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 3) }
+        server.send(other, on: flowingID, end: true)
+        spin("the other stream's bytes") { flowingReader.eof }
+        XCTAssert(flowingReader.bytes == other, "bytes differ")
+        XCTAssertEqual(server.sendWindow(stalledID), 0, "nothing reopened the stalled window")
+        XCTAssertTrue(stalledReader.bytes.isEmpty)
+        // Its reader starts: everything arrives, the window reopening as it is taken.
+        stalled.startReading()
+        spin("the stalled stream's bytes") { stalledReader.bytes.count == flood.count }
+        XCTAssert(stalledReader.bytes == flood, "bytes differ")
+        stalled.close()
+        flowing.close()
+    }
+
+    func testALostConnectionFailsEveryStreamOnce() {
+        let (first, firstReader, _) = openStream()
+        let (second, secondReader, _) = openStream()
+        first.startReading()
+        second.startReading()
+        var closedWith: String??
+        session.onClosed = { closedWith = .some($0) }
+        transport.injectEOF()
+        spin("both streams to fail") { firstReader.error != nil && secondReader.error != nil }
+        XCTAssertEqual(firstReader.error, "the HTTP/2 connection to the gateway was lost: the gateway closed the connection")
+        XCTAssertEqual(closedWith, .some("the gateway closed the connection"))
+        XCTAssertTrue(transport.isClosed)
+        XCTAssertFalse(session.canOpenStream)
+        first.close()
+        second.close()
+    }
+}
