@@ -117,6 +117,23 @@ final class MultiplexTests: XCTestCase {
         XCTAssertEqual(try good.receive(exactly: 5), Array("after".utf8))
     }
 
+    func testThroughAnEgressProxyTheConnectionIsStillHTTP2() throws {
+        let target = try TargetServer(.echo)
+        defer { target.stop() }
+        // The same squid: it admits CONNECT to any loopback port, nghttpx's too.
+        let tunnel = try multiplexedTunnel(to: target.port, extra: ["--egress-proxy", squid.proxyURL])
+        for round in 0..<3 {
+            let socket = try TestSocket.connect(port: tunnel.port, timeout: 30)
+            let payload = randomBytes(500_000 + round)
+            Thread { try? socket.send(payload) }.start()
+            XCTAssert(try socket.receive(exactly: payload.count) == payload, "round \(round)")
+        }
+        XCTAssertEqual(connectionsOpened(tunnel), 1, tunnel.process.stderr)
+        // squid logs a CONNECT when it ends: one, to nghttpx, once uvtunnel is gone.
+        tunnel.process.stop()
+        XCTAssertEqual(squid.waitForConnectLines(to: "127.0.0.1:\(proxy.port)", count: 1).count, 1)
+    }
+
     func testFallsBackToHTTP1WhenTheGatewayDoesNotChooseH2() throws {
         let gateway = try GatewayFixture()
         let target = try TargetServer(.echo)
