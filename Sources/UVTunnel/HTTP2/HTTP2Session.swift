@@ -208,8 +208,9 @@ final class HTTP2Session {
         } while pumpAgain && !isClosed
         isPumping = false
         guard !isClosed, let raw else { return }
-        // Events of a consumer's own call (or of the frames it caused) reach it next turn.
-        if !eventful.isEmpty { armSoon() }
+        // Events of a consumer's own call (or of the frames it caused, such
+        // as a stream closed by its RST_STREAM) reach their owners next turn.
+        if !eventful.isEmpty || streamsChanged { armSoon() }
         if nghttp2_session_want_read(raw) == 0 && nghttp2_session_want_write(raw) == 0 && !isWriting {
             finish(nil)
         }

@@ -31,6 +31,13 @@ final class HTTP2ConnectAttempt: ConnectAttempt {
         }
     }
 
+    /// An owner that dropped the attempt without cancelling it: the stream
+    /// would otherwise hold a slot on its connection, and the timer a handle.
+    deinit {
+        timer.close()
+        stream?.close()
+    }
+
     var stage: ConnectStage {
         if let inner { return inner.stage }
         if let dial { return dial.stage }

@@ -3,7 +3,9 @@ import CShims
 
 /// The server side of an HTTP/2 connection for tests, on nghttp2 itself:
 /// records each request's header fields, DATA, END_STREAM and RST_STREAM,
-/// answers with `status`, and sends what a test queues on a stream.
+/// answers with `status` (or what `answer` says for the request's header
+/// fields), and sends what a test queues on a stream. `receive` takes the
+/// client's bytes; `send` carries the server's.
 final class H2TestServer {
     final class Stream {
         let id: Int32
@@ -18,9 +20,11 @@ final class H2TestServer {
     }
 
     private var raw: OpaquePointer?
-    private let transport: MemoryTransport
+    private let sendBytes: ([UInt8]) -> Void
     private let context: Unmanaged<H2TestServer.Box>
     var status = 200
+    /// When set, decides each request's status from its header fields (0: no answer).
+    var answer: (([(String, String)]) -> Int)?
     private(set) var streams: [Int32: Stream] = [:]
     /// Stream ids in the order their requests arrived.
     private(set) var order: [Int32] = []
@@ -29,8 +33,15 @@ final class H2TestServer {
 
     final class Box { weak var server: H2TestServer? }
 
-    init(transport: MemoryTransport, maxConcurrentStreams: UInt32 = 100) {
-        self.transport = transport
+    /// Over the in-memory transport of HTTP2SessionTests.
+    convenience init(transport: MemoryTransport, maxConcurrentStreams: UInt32 = 100) {
+        self.init(send: { [weak transport] in transport?.inject($0) }, maxConcurrentStreams: maxConcurrentStreams)
+        transport.onWrite = { [weak self] bytes in self?.receive(bytes) }
+        flush()
+    }
+
+    init(send: @escaping ([UInt8]) -> Void, maxConcurrentStreams: UInt32 = 100) {
+        sendBytes = send
         let box = Box()
         context = Unmanaged.passRetained(box)
         var callbacks: OpaquePointer?
@@ -79,8 +90,6 @@ final class H2TestServer {
         var entries = [nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue),
                                               value: maxConcurrentStreams)]
         nghttp2_submit_settings(raw, UInt8(NGHTTP2_FLAG_NONE.rawValue), &entries, 1)
-        transport.onWrite = { [weak self] bytes in self?.receive(bytes) }
-        flush()
     }
 
     deinit {
@@ -88,7 +97,7 @@ final class H2TestServer {
         context.release()
     }
 
-    private func receive(_ bytes: [UInt8]) {
+    func receive(_ bytes: [UInt8]) {
         let n = bytes.withUnsafeBufferPointer { nghttp2_session_mem_recv(raw, $0.baseAddress, $0.count) }
         precondition(n == bytes.count, "the client sent bad HTTP/2: \(String(cString: nghttp2_strerror(Int32(n))))")
         if !holdWindows {
@@ -109,6 +118,8 @@ final class H2TestServer {
     }
 
     private func respond(_ stream: Stream) {
+        let status = answer?(stream.headers) ?? self.status
+        guard status > 0 else { return }  // 0: leave the request unanswered
         let text = Array(":status".utf8), value = Array(String(status).utf8)
         var provider = nghttp2_data_provider()
         provider.read_callback = { _, id, buffer, length, flags, _, userData in
@@ -159,7 +170,7 @@ final class H2TestServer {
             var data: UnsafePointer<UInt8>?
             let n = nghttp2_session_mem_send(raw, &data)
             guard n > 0, let data else { return }
-            transport.inject(Array(UnsafeBufferPointer(start: data, count: n)))
+            sendBytes(Array(UnsafeBufferPointer(start: data, count: n)))
         }
     }
 }
