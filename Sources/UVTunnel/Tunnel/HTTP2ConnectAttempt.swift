@@ -88,10 +88,21 @@ final class HTTP2ConnectAttempt: ConnectAttempt {
             finish(.success(stream))
         case .success(let status):
             finish(.failure(.answered(status: status)))
+        case .failure(.reset(let code)) where code == HTTP2ConnectAttempt.refusedStream && !retriedRefusal:
+            // REFUSED_STREAM (a GOAWAY that did not cover the stream, or a
+            // server at its limit): the gateway never processed the request,
+            // so it goes again, once, on a connection that takes new streams.
+            retriedRefusal = true
+            self.stream = nil
+            stream.close()
+            connector?.place(self)
         case .failure(let failure):
             finish(.failure(.http2(failure)))
         }
     }
+
+    private static let refusedStream: UInt32 = 0x7
+    private var retriedRefusal = false
 
     /// The gateway speaks only HTTP/1.1: the rest of the way is an HTTP/1.1 attempt.
     func delegate(to fallback: HTTP1Connector) {

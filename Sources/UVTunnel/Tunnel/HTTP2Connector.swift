@@ -41,10 +41,8 @@ public final class HTTP2Connector: GatewayConnector {
         }
     }
 
-    /// Shared connections open now (tests, metrics).
+    /// Shared connections open now.
     public var connectionCount: Int { connections.count }
-    /// True once the gateway answered ALPN with something other than h2.
-    public var fellBackToHTTP1: Bool { fallback != nil }
 
     public func open(destination: String, token: String?,
                      completion: @escaping (Result<ByteStream, TunnelFailure>) -> Void) -> ConnectAttempt {

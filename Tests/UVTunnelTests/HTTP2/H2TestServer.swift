@@ -157,6 +157,12 @@ final class H2TestServer {
         flush()
     }
 
+    /// GOAWAY(NO_ERROR): streams above `lastStreamID` were not processed.
+    func goAway(lastStreamID: Int32) {
+        nghttp2_submit_goaway(raw, UInt8(NGHTTP2_FLAG_NONE.rawValue), lastStreamID, NGHTTP2_NO_ERROR.rawValue, nil, 0)
+        flush()
+    }
+
     func reset(_ id: Int32, code: UInt32) {
         nghttp2_submit_rst_stream(raw, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, code)
         flush()

@@ -111,6 +111,24 @@ final class HTTP2ConnectorTests: XCTestCase {
         connector.shutdown()
     }
 
+    func testStreamsAGoAwayLeftUnprocessedStartAgainOnAnotherConnection() throws {
+        gateway.answer = { _ in 0 }  // the first connection answers nothing
+        let connector = try connector()
+        var results: [Result<ByteStream, TunnelFailure>] = []
+        let attempts = (0..<2).map { _ in connector.open(destination: "db.internal:5432", token: nil) { results.append($0) } }
+        spin("both requests at the first connection") { gateway.connections.first?.server.order.count == 2 }
+        gateway.answer = nil  // connections from now on answer 200
+        gateway.connections[0].server.goAway(lastStreamID: 0)
+        spin("both tunnels open") { results.count == 2 }
+        let streams = results.compactMap { try? $0.get() }
+        XCTAssertEqual(streams.count, 2, "\(results)")
+        XCTAssertEqual(gateway.connections.last?.server.order.count, 2, "both went again on the new connection")
+        spin("the old connection to close") { connector.connectionCount == 1 && gateway.closedCount == 1 }
+        XCTAssert(attempts.allSatisfy { $0.stage == .finished })
+        streams.forEach { $0.close() }
+        connector.shutdown()
+    }
+
     func testA401OnAStreamSignsInOnceAndRetriesOnTheSameConnection() throws {
         gateway.answer = { headers in headers.contains { $0 == ("authorization", "Pomerium new") } ? 200 : 401 }
         let tokens = RotatingTokens()
