@@ -34,6 +34,8 @@ enum HTTP2Callbacks {
                 if endStream { session.stream(header.stream_id)?.remoteEnded() }
             case NGHTTP2_GOAWAY.rawValue:
                 session.goingAway()
+            case NGHTTP2_SETTINGS.rawValue:
+                if header.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) == 0 { session.remoteSettingsArrived() }
             default:
                 break
             }

@@ -55,9 +55,15 @@ final class HTTP2Session {
     private var streamsChanged = false
     private(set) var isGoingAway = false
     private(set) var isClosed = false
+    /// The server's SETTINGS arrived: its stream limit is known, so streams
+    /// may be opened without ever going over it.
+    private(set) var isReady = false
+    private var readyPending = false
 
     /// A stream opened or closed (the connector's capacity changed).
     var onStreamsChanged: (() -> Void)?
+    /// The server's first SETTINGS arrived (`isReady`).
+    var onReady: (() -> Void)?
     /// The connection is gone: nil when closed on purpose, else why it failed.
     var onClosed: ((String?) -> Void)?
 
@@ -71,7 +77,7 @@ final class HTTP2Session {
         return min(settings.maxStreams, Int(remote))
     }
 
-    var canOpenStream: Bool { !isClosed && !isGoingAway && openStreamCount < capacity }
+    var canOpenStream: Bool { isReady && !isClosed && !isGoingAway && openStreamCount < capacity }
 
     /// Takes over `transport` (a TLS stream whose ALPN is h2) and sends the
     /// connection preface with our SETTINGS.
@@ -171,6 +177,12 @@ final class HTTP2Session {
         isGoingAway = true
     }
 
+    func remoteSettingsArrived() {
+        guard !isReady else { return }
+        isReady = true
+        readyPending = true
+    }
+
     // MARK: The transport
 
     private func transportRead(_ event: ReadEvent) {
@@ -268,6 +280,10 @@ final class HTTP2Session {
             streamsChanged = false
             onStreamsChanged?()
         }
+        if readyPending {
+            readyPending = false
+            onReady?()
+        }
     }
 
     private func armSoon() {
@@ -310,6 +326,7 @@ final class HTTP2Session {
         let done = onClosed
         onClosed = nil
         onStreamsChanged = nil
+        onReady = nil
         done?(reason)
     }
 }

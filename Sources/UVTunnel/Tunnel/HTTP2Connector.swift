@@ -55,7 +55,10 @@ public final class HTTP2Connector: GatewayConnector {
     }
 
     public func shutdown() {
-        for dial in dials { dial.cancel() }
+        for dial in dials {
+            dial.cancel()
+            dial.connection?.close()
+        }
         dials.removeAll()
         for connection in connections { connection.close() }
         connections.removeAll()
@@ -82,8 +85,9 @@ public final class HTTP2Connector: GatewayConnector {
 
     func withdraw(_ attempt: HTTP2ConnectAttempt, from dial: HTTP2Dial) {
         dial.remove(attempt)
-        // Nobody waits for it any more: a dial that is stuck is not worth finishing.
-        if dial.waiting.isEmpty {
+        // Nobody waits for it any more: a dial that is stuck is not worth
+        // finishing (a connection already up stays, and idles out if unused).
+        if dial.waiting.isEmpty && dial.connection == nil {
             dial.cancel()
             dials.removeAll { $0 === dial }
         }
@@ -113,14 +117,34 @@ public final class HTTP2Connector: GatewayConnector {
             }
             nextConnectionID += 1
             logger.debug("opened HTTP/2 connection \(connection.id) to \(gatewayName)")
-            connection.onClosed = { [weak self, weak connection] reason in
+            // Its attempts wait until the server's SETTINGS say how many streams it takes.
+            dials.append(dial)
+            dial.connection = connection
+            connection.onReady = { [weak self, weak dial] in
+                guard let self, let dial else { return }
+                self.ready(dial)
+            }
+            connection.onClosed = { [weak self, weak connection, weak dial] reason in
                 guard let self, let connection else { return }
                 self.connections.removeAll { $0 === connection }
                 self.logger.debug("closed HTTP/2 connection \(connection.id) to \(self.gatewayName)\(reason.map { ": \($0)" } ?? "")")
+                // Closed before its SETTINGS came: its attempts fail here, once each.
+                guard let dial, self.dials.contains(where: { $0 === dial }) else { return }
+                self.dials.removeAll { $0 === dial }
+                let failure = TunnelFailure.http2(.connectionLost(reason ?? "the connection was closed"))
+                for attempt in dial.waiting { attempt.finish(.failure(failure)) }
             }
-            connections.append(connection)
-            for attempt in waiting { place(attempt) }
         }
+    }
+
+    /// The connection's SETTINGS arrived: it joins the pool and its attempts are placed.
+    private func ready(_ dial: HTTP2Dial) {
+        guard let connection = dial.connection, dials.contains(where: { $0 === dial }) else { return }
+        dials.removeAll { $0 === dial }
+        connections.append(connection)
+        let waiting = dial.waiting
+        for attempt in waiting { place(attempt) }
+        connection.closeWhenUnused()
     }
 
     private func fallBack(chosen: String?) {
@@ -137,6 +161,7 @@ final class HTTP2Connection {
     private let idleTimer: UVTimer
     private let idleMilliseconds: UInt64
     var onClosed: ((String?) -> Void)?
+    var onReady: (() -> Void)?
 
     init(id: Int, transport: ByteStream, loop: EventLoop, settings: HTTP2Settings, idleMilliseconds: UInt64) throws(HTTP2Failure) {
         self.id = id
@@ -144,6 +169,7 @@ final class HTTP2Connection {
         session = try HTTP2Session(transport: transport, loop: loop, settings: settings)
         idleTimer = UVTimer(loop: loop)
         session.onStreamsChanged = { [weak self] in self?.streamsChanged() }
+        session.onReady = { [weak self] in self?.onReady?() }
         session.onClosed = { [weak self] reason in
             guard let self else { return }
             self.idleTimer.close()
@@ -151,6 +177,11 @@ final class HTTP2Connection {
             self.onClosed = nil
             done?(reason)
         }
+    }
+
+    /// Starts the idle timer if no stream was opened on it.
+    func closeWhenUnused() {
+        streamsChanged()
     }
 
     private func streamsChanged() {
@@ -167,6 +198,8 @@ final class HTTP2Connection {
 final class HTTP2Dial {
     private var dialer: GatewayDialer?
     private(set) var waiting: [HTTP2ConnectAttempt] = []
+    /// Set once TLS is up: the connection waits for the server's SETTINGS.
+    var connection: HTTP2Connection?
 
     init(loop: EventLoop, target: DialTarget, completion: @escaping (HTTP2Dial, Result<ByteStream, DialFailure>) -> Void) {
         dialer = nil
@@ -181,6 +214,7 @@ final class HTTP2Dial {
     }
 
     var stage: ConnectStage {
+        if connection != nil { return .handshaking }
         switch dialer?.stage {
         case .idle?, .resolving?: return .resolving
         case .connecting?: return .connecting
@@ -190,7 +224,10 @@ final class HTTP2Dial {
         }
     }
 
-    var activity: String { dialer?.activity ?? "dialling the gateway" }
+    var activity: String {
+        if connection != nil { return "waiting for the gateway's HTTP/2 SETTINGS" }
+        return dialer?.activity ?? "dialling the gateway"
+    }
 
     func start() { dialer?.start() }
 

@@ -15,8 +15,11 @@ final class H2TLSGateway {
     /// Closed connections (the client's GOAWAY and close, or a test's `dropAll`).
     private(set) var closedCount = 0
 
-    init(loop: EventLoop, protocols: [String] = ["h2", "http/1.1"]) throws {
+    private let maxConcurrentStreams: UInt32
+
+    init(loop: EventLoop, protocols: [String] = ["h2", "http/1.1"], maxConcurrentStreams: UInt32 = 100) throws {
         self.loop = loop
+        self.maxConcurrentStreams = maxConcurrentStreams
         let made = try CertificateFactory.makeSelfSigned()
         certificatePEM = made.certificatePEM
         context = try TLSContext.server(certificatePEM: made.certificatePEM, privateKeyPEM: made.privateKeyPEM)
@@ -31,7 +34,8 @@ final class H2TLSGateway {
         guard let tls = try? TLSStream.server(socket: socket, context: context) else { return socket.close() }
         tls.handshake { [weak self, loop] error in
             guard let self, error == nil else { return tls.close() }
-            let server = H2TestServer(send: { bytes in tls.write(loop.buffers.buffers(copying: bytes)) { _ in } })
+            let server = H2TestServer(send: { bytes in tls.write(loop.buffers.buffers(copying: bytes)) { _ in } },
+                                      maxConcurrentStreams: self.maxConcurrentStreams)
             server.answer = self.answer
             self.connections.append((tls, server))
             tls.onRead = { [weak self, weak server] event in

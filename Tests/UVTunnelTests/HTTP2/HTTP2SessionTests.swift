@@ -15,6 +15,8 @@ final class HTTP2SessionTests: XCTestCase {
         transport = MemoryTransport(loop: loop)
         server = H2TestServer(transport: transport)
         session = try HTTP2Session(transport: transport, loop: loop, settings: HTTP2Settings())
+        XCTAssertFalse(session.canOpenStream, "no stream before the server's SETTINGS")
+        spin("the server's SETTINGS") { session.isReady }
     }
 
     override func tearDown() {

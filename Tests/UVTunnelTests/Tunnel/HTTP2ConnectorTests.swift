@@ -72,6 +72,21 @@ final class HTTP2ConnectorTests: XCTestCase {
         spin("the gateway to see both connections close") { gateway.closedCount == 2 }
     }
 
+    func testNeverMoreStreamsThanTheServersSettingsAllow() throws {
+        gateway.close()
+        gateway = try H2TLSGateway(loop: loop, maxConcurrentStreams: 1)
+        let connector = try connector()
+        var results: [Result<ByteStream, TunnelFailure>] = []
+        let attempts = (0..<3).map { _ in connector.open(destination: "db.internal:5432", token: nil) { results.append($0) } }
+        spin("three answers") { results.count == 3 }
+        let streams = results.compactMap { try? $0.get() }
+        XCTAssertEqual(streams.count, 3, "\(results)")
+        XCTAssertEqual(gateway.connections.map { $0.server.order.count }, [1, 1, 1], "one stream per connection, as the server said")
+        XCTAssert(attempts.allSatisfy { $0.stage == .finished })
+        streams.forEach { $0.close() }
+        connector.shutdown()
+    }
+
     func testAConnectionWithoutStreamsClosesAfterItsIdleTime() throws {
         let connector = try connector(idleMilliseconds: 50)
         var result: Result<ByteStream, TunnelFailure>?
