@@ -186,4 +186,37 @@ final class HTTP2SessionTests: XCTestCase {
         first.close()
         second.close()
     }
+
+    /// A server that never opens its window: the stream takes the initial
+    /// window's worth, then queues only up to its limit and pauses the writer.
+    func testAServerThatNeverOpensItsWindowPausesTheWriterWithBoundedMemory() {
+        server.holdWindows = true
+        let (stream, _, id) = openStream()
+        var paused = false
+        var written = 0
+        var resumed = 0
+        while !paused && written < 4 << 20 {
+            let chunk = [UInt8](repeating: 0x5a, count: 60_000)
+            written += chunk.count
+            paused = !stream.writeNow(buffers(chunk), otherwise: { error in
+                XCTAssertNil(error)
+                resumed += 1
+            })
+            _ = loop.runOnce(block: false)
+        }
+        XCTAssertTrue(paused, "the writer was never paused")
+        spin("the initial window at the server") { server.streams[id]!.received.count == 65_535 }
+        for _ in 0..<20 { _ = loop.runOnce(block: false) }
+        XCTAssertEqual(server.streams[id]!.received.count, 65_535, "nothing past the window")
+        XCTAssertEqual(resumed, 0, "no room until the server reads")
+        XCTAssertLessThanOrEqual(written - 65_535, HTTP2Settings().outboundLimit + 60_000, "queued at most the limit and one write")
+        // The server reads: the window opens, the queue drains, the writer may go on.
+        server.consumeAll(server.streams[id]!)
+        spin("the writer to resume") { resumed == 1 }
+        spin("every byte at the server") {
+            server.consumeAll(server.streams[id]!)
+            return server.streams[id]!.received.count == written
+        }
+        stream.close()
+    }
 }
