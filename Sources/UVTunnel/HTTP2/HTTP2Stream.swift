@@ -94,13 +94,14 @@ public final class HTTP2Stream: ByteStream {
         return false
     }
 
+    /// Sends END_STREAM after what is queued. A stream that is already over
+    /// answers at once: cleanly when it ended without error (the gateway
+    /// ended its side and reset with NO_ERROR: it wants nothing more), else
+    /// with the reason; nothing is left to wait for that could call back later.
     public func shutdownWrite(completion: @escaping (StreamError?) -> Void) {
-        guard !isClosed, !localEnd, failure == nil, !isProtocolClosed else {
-            shutdownWaiter = completion
-            note()
-            session?.resume(self)
-            return
-        }
+        if let failure { return completion(StreamError(message: failure.description)) }
+        if isClosed { return completion(StreamError(message: "the HTTP/2 stream is closed")) }
+        if isProtocolClosed || localEnd { return completion(nil) }
         localEnd = true
         shutdownWaiter = completion
         session?.resume(self)
@@ -228,7 +229,8 @@ public final class HTTP2Stream: ByteStream {
         }
         if let waiter = shutdownWaiter, localEndSentFlag || failure != nil || isProtocolClosed {
             shutdownWaiter = nil
-            waiter(localEndSentFlag ? nil : StreamError(message: failure?.description ?? "the HTTP/2 stream is closed"))
+            // Closed without error before our END_STREAM went: nothing more was wanted.
+            waiter(localEndSentFlag ? nil : failure.map { StreamError(message: $0.description) })
         }
         deliverInbound()
     }

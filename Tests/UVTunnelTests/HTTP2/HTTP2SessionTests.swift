@@ -219,4 +219,26 @@ final class HTTP2SessionTests: XCTestCase {
         }
         stream.close()
     }
+
+    /// The gateway ends its side and resets with NO_ERROR (it wants nothing
+    /// more, as nghttpx does when its backend closes): our later shutdown
+    /// completes cleanly, at once, with no other traffic to wake it.
+    func testAfterTheGatewayEndedAndResetWithNoErrorOurShutdownIsClean() {
+        let (stream, reader, id) = openStream()
+        stream.startReading()
+        server.send(Array("bye".utf8), on: id, end: true)
+        spin("EOF") { reader.eof }
+        server.reset(id, code: 0)
+        spin("the stream to close") { session.openStreamCount == 0 }
+        var answered = false
+        var error: StreamError?
+        stream.shutdownWrite {
+            answered = true
+            error = $0
+        }
+        XCTAssertTrue(answered, "answered at once")
+        XCTAssertNil(error)
+        XCTAssertNil(reader.error)
+        stream.close()
+    }
 }
