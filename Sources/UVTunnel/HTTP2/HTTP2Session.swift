@@ -15,6 +15,8 @@ public struct HTTP2Settings: Sendable {
     /// Streams at once on one connection (`--max-streams-per-connection`),
     /// never more than the server's SETTINGS_MAX_CONCURRENT_STREAMS.
     public var maxStreams = 100
+    /// A connection silent this long gets a PING; silent twice as long, it is dead.
+    public var pingIntervalMilliseconds: UInt64 = 15_000
 
     public init() {}
 }
@@ -59,6 +61,8 @@ final class HTTP2Session {
     /// may be opened without ever going over it.
     private(set) var isReady = false
     private var readyPending = false
+    /// Something arrived from the gateway since the liveness check last asked.
+    private var receivedSomething = false
 
     /// A stream opened or closed (the connector's capacity changed).
     var onStreamsChanged: (() -> Void)?
@@ -188,6 +192,7 @@ final class HTTP2Session {
     private func transportRead(_ event: ReadEvent) {
         switch event {
         case .data(let buffer):
+            receivedSomething = true
             let result = buffer.withReadableBytes { bytes in
                 nghttp2_session_mem_recv(raw, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count)
             }
@@ -294,6 +299,27 @@ final class HTTP2Session {
             self.soonArmed = false
             self.pump(deliver: true)
         }
+    }
+
+    // MARK: Liveness
+
+    /// True when the gateway sent anything since the last call.
+    func takeReceivedSomething() -> Bool {
+        defer { receivedSomething = false }
+        return receivedSomething
+    }
+
+    /// Sends a PING; nghttp2 answers the gateway's own, and any frame back
+    /// (its ACK included) counts as a sign of life.
+    func ping() {
+        guard let raw, !isClosed else { return }
+        _ = nghttp2_submit_ping(raw, UInt8(NGHTTP2_FLAG_NONE.rawValue), nil)
+        pump(deliver: false)
+    }
+
+    /// Gives up on a connection that stopped answering: as a lost connection.
+    func abandon(_ reason: String) {
+        fail(reason)
     }
 
     // MARK: Ending

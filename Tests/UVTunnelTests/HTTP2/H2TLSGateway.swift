@@ -14,6 +14,9 @@ final class H2TLSGateway {
     var answer: (([(String, String)]) -> Int)?
     /// Closed connections (the client's GOAWAY and close, or a test's `dropAll`).
     private(set) var closedCount = 0
+    /// True: what clients send is dropped unread, so nothing is answered
+    /// (not even PING), as from a gateway that hung or a path that died.
+    var muted = false
 
     private let maxConcurrentStreams: UInt32
 
@@ -43,7 +46,7 @@ final class H2TLSGateway {
                 case .data(let buffer):
                     let bytes = buffer.bytes
                     loop.buffers.give(buffer)
-                    server?.receive(bytes)
+                    if self?.muted == false { server?.receive(bytes) }
                 case .eof, .error:
                     self?.drop(tls)
                 }

@@ -47,12 +47,14 @@ final class HTTP2ConnectorTests: XCTestCase {
         return TunnelOptions(route: route, tls: try TLSContext.client(client))
     }
 
-    private func connector(maxStreams: Int = 100, idleMilliseconds: UInt64 = 30_000) throws -> HTTP2Connector {
+    private func connector(maxStreams: Int = 100, idleMilliseconds: UInt64 = 30_000,
+                           pingMilliseconds: UInt64 = 15_000) throws -> HTTP2Connector {
         var client = TLSClientOptions()
         client.extraCAPEM = gateway.certificatePEM
         client.alpnProtocols = ["h2", "http/1.1"]
         var settings = HTTP2Settings()
         settings.maxStreams = maxStreams
+        settings.pingIntervalMilliseconds = pingMilliseconds
         return HTTP2Connector(loop: loop, options: try options(), tls: try TLSContext.client(client), settings: settings,
                               idleMilliseconds: idleMilliseconds, logger: logger)
     }
@@ -141,6 +143,38 @@ final class HTTP2ConnectorTests: XCTestCase {
         spin("the old connection to close") { connector.connectionCount == 1 && gateway.closedCount == 1 }
         XCTAssert(attempts.allSatisfy { $0.stage == .finished })
         streams.forEach { $0.close() }
+        connector.shutdown()
+    }
+
+    func testAConnectionThatStopsAnsweringIsDeclaredDeadAndTheNextTunnelGetsAFreshOne() throws {
+        let connector = try connector(pingMilliseconds: 50)
+        var result: Result<ByteStream, TunnelFailure>?
+        var attempt = connector.open(destination: "db.internal:5432", token: nil) { result = $0 }
+        spin("the answer") { result != nil }
+        let stream = try XCTUnwrap(try? result?.get())
+        // Quiet but alive: PINGs are answered, the tunnel stays.
+        let quietUntil = Date().addingTimeInterval(0.3)
+        spin("a quiet while") { Date() > quietUntil }
+        XCTAssertEqual(connector.connectionCount, 1)
+        var readError: String?
+        stream.onRead = { [loop] event in
+            if case .data(let buffer) = event { loop!.buffers.give(buffer) }
+            if case .error(let error) = event { readError = error.message }
+        }
+        stream.startReading()
+        gateway.muted = true
+        spin("the dead connection's tunnel to fail") { readError != nil }
+        XCTAssertEqual(readError, "the HTTP/2 connection to the gateway was lost: the gateway sent nothing for 0.1s, not even an answer to PING")
+        XCTAssertEqual(connector.connectionCount, 0)
+        stream.close()
+        gateway.muted = false
+        result = nil
+        attempt = connector.open(destination: "db.internal:5432", token: nil) { result = $0 }
+        spin("a tunnel on a fresh connection") { result != nil }
+        let fresh = try XCTUnwrap(try? result?.get())
+        XCTAssertEqual(attempt.stage, .finished)
+        XCTAssertEqual(connector.connectionCount, 1)
+        fresh.close()
         connector.shutdown()
     }
 
