@@ -211,8 +211,14 @@ final class HTTP2Session {
     /// Sends what nghttp2 has to send, and (with `deliver`) tells the streams'
     /// consumers what happened, until neither has anything left. Re-entrant
     /// calls (a consumer writing while it is told) only ask for another round.
+    ///
+    /// A consumer's own call (`deliver` false: a tunnel's write, a new
+    /// stream, a window update) sends nothing itself: it arms the next-turn
+    /// pump, so the frames every tunnel queued during one loop turn leave in
+    /// one transport write (few TLS records, one syscall), not one per tunnel.
     private func pump(deliver: Bool) {
         guard !isClosed else { return }
+        if !deliver && !isPumping { return armSoon() }
         guard !isPumping else {
             pumpAgain = true
             return

@@ -241,4 +241,21 @@ final class HTTP2SessionTests: XCTestCase {
         XCTAssertNil(reader.error)
         stream.close()
     }
+
+    /// What many tunnels write in one loop turn leaves in one transport write.
+    func testWritesOfManyStreamsInOneTurnLeaveInOneTransportWrite() {
+        let opened = (0..<20).map { _ in openStream() }
+        spin("the streams to settle") { opened.allSatisfy { server.streams[$0.2] != nil } }
+        for _ in 0..<5 { _ = loop.runOnce(block: false) }
+        let before = transport.writeCalls
+        for (i, (stream, _, _)) in opened.enumerated() {
+            XCTAssertTrue(stream.writeNow(buffers(Array("message \(i)".utf8)), otherwise: { _ in XCTFail("paused") }))
+        }
+        XCTAssertEqual(transport.writeCalls, before, "nothing is written inside a tunnel's own call")
+        spin("every message at the server") {
+            opened.enumerated().allSatisfy { i, item in server.streams[item.2]!.received == Array("message \(i)".utf8) }
+        }
+        XCTAssertEqual(transport.writeCalls - before, 1, "one write for twenty tunnels' messages")
+        opened.forEach { $0.0.close() }
+    }
 }

@@ -15,6 +15,8 @@ final class MemoryTransport: ByteStream {
     private var armed = false
     private(set) var isClosed = false
     private(set) var bytesWritten = 0
+    /// Transport writes the session made (each a TLS write and a syscall on a real connection).
+    private(set) var writeCalls = 0
 
     init(loop: EventLoop) {
         self.loop = loop
@@ -73,6 +75,7 @@ final class MemoryTransport: ByteStream {
     }
 
     func writeNow(_ buffers: [Buffer], otherwise completion: @escaping (StreamError?) -> Void) -> Bool {
+        writeCalls += 1
         for buffer in buffers {
             bytesWritten += buffer.count
             if !isClosed { onWrite?(buffer.bytes) }
