@@ -44,6 +44,8 @@ final class MultiplexTests: XCTestCase {
         let echoed = try socket.receive(exactly: payload.count)
         XCTAssert(echoed == payload, "bytes through nghttpx over HTTP/2 differ")
         XCTAssertEqual(connectionsOpened(tunnel), 1, tunnel.process.stderr)
+        // The tunnel's lines name its connection and stream.
+        tunnel.process.waitForOutput { $0.contains("connection=h2-1 stream=1 tunnel=1 [UVTunnel] connected") }
     }
 
     func testTwoHundredParallelTunnelsShareAFewConnections() throws {

@@ -39,6 +39,8 @@ final class HTTP2Session {
     }
 
     let settings: HTTP2Settings
+    /// The connector's number for this connection (log lines).
+    let connectionID: Int
     private let loop: EventLoop
     private let transport: ByteStream
     private var raw: OpaquePointer?
@@ -85,8 +87,9 @@ final class HTTP2Session {
 
     /// Takes over `transport` (a TLS stream whose ALPN is h2) and sends the
     /// connection preface with our SETTINGS.
-    init(transport: ByteStream, loop: EventLoop, settings: HTTP2Settings) throws(HTTP2Failure) {
+    init(transport: ByteStream, loop: EventLoop, settings: HTTP2Settings, connectionID: Int = 0) throws(HTTP2Failure) {
         self.transport = transport
+        self.connectionID = connectionID
         self.loop = loop
         self.settings = settings
         soon = UVTimer(loop: loop)

@@ -7,10 +7,12 @@
 /// Buffering is bounded both ways: incoming bytes wait here only within the
 /// stream's window (the window reopens as the reader takes them), outgoing
 /// bytes up to `outboundLimit` before the writer is paused.
-public final class HTTP2Stream: ByteStream {
+public final class HTTP2Stream: SharedConnectionStream {
     enum Produced { case bytes(Int), end(Int), nothingYet }
 
     let id: Int32
+    /// The connection's number, for log lines.
+    private let connectionID: Int
     private weak var session: HTTP2Session?
     private let pool: BufferPool
     private let outboundLimit: Int
@@ -47,10 +49,13 @@ public final class HTTP2Stream: ByteStream {
     init(id: Int32, session: HTTP2Session, onResponse: @escaping (Result<Int, HTTP2Failure>) -> Void) {
         self.id = id
         self.session = session
+        connectionID = session.connectionID
         pool = session.pool
         outboundLimit = session.settings.outboundLimit
         self.onResponse = onResponse
     }
+
+    public var logMetadata: [String: String] { ["connection": "h2-\(connectionID)", "stream": "\(id)"] }
 
     // MARK: ByteStream
 

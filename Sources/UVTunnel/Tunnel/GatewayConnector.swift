@@ -35,3 +35,10 @@ public protocol ConnectAttempt: AnyObject {
 public enum ConnectStage: Equatable, Sendable {
     case resolving, connecting, proxyConnect, handshaking, awaitingAnswer, finished
 }
+
+/// A gateway stream that is one of many on a shared connection (an HTTP/2
+/// stream): a tunnel's log lines name the connection and the stream.
+public protocol SharedConnectionStream: ByteStream {
+    /// E.g. ["connection": "h2-3", "stream": "5"].
+    var logMetadata: [String: String] { get }
+}

@@ -18,7 +18,7 @@ final class HTTP2Connection {
         self.id = id
         self.idleMilliseconds = idleMilliseconds
         pingMilliseconds = settings.pingIntervalMilliseconds
-        session = try HTTP2Session(transport: transport, loop: loop, settings: settings)
+        session = try HTTP2Session(transport: transport, loop: loop, settings: settings, connectionID: id)
         idleTimer = UVTimer(loop: loop)
         pingTimer = UVTimer(loop: loop)
         session.onStreamsChanged = { [weak self] in self?.streamsChanged() }

@@ -116,7 +116,7 @@ public final class HTTP2Connector: GatewayConnector {
                 return
             }
             nextConnectionID += 1
-            logger.debug("opened HTTP/2 connection \(connection.id) to \(gatewayName)")
+            logger.debug("opened HTTP/2 connection \(connection.id) to \(gatewayName)", metadata: ["connection": "h2-\(connection.id)"])
             // Its attempts wait until the server's SETTINGS say how many streams it takes.
             dials.append(dial)
             dial.connection = connection
