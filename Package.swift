@@ -11,6 +11,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        // A complete TOML 1.0 parser (toml++) for --config files.
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // libuv + OpenSSL, imported through one module map; the header adds only
@@ -21,6 +23,7 @@ let package = Package(
             dependencies: [
                 "CShims",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
             ],
             // Release builds skip the runtime exclusivity checks (swift_beginAccess):
             // on the relay path, where every class property access paid one, they
@@ -28,6 +31,18 @@ let package = Package(
             // "Instructions per relayed byte"). Debug builds, and so every test and
             // sanitizer run, keep them: a violation still fails there.
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+        ),
+        // The bundled gateway's server side, with its signing key and certificate
+        // factory: used by uvtunnel-gateway, the tests and the fuzz targets, never linked
+        // into the uvtunnel a user runs. It reaches UVTunnel's internals through
+        // `package` access, so UVTunnel's public API stays the client's.
+        .target(
+            name: "UVTunnelGateway",
+            dependencies: [
+                "UVTunnel",
+                "CShims",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .executableTarget(
             name: "UVTunnelCLI",
@@ -41,11 +56,18 @@ let package = Package(
             name: "UVTunnelGatewayCLI",
             dependencies: [
                 "UVTunnel",
+                "UVTunnelGateway",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "UVTunnelTests", dependencies: ["UVTunnel", "CShims"]),
+        // The client's unit tests use the gateway module for a server to talk to
+        // (a GatewayServer on the same loop, self-signed certificates for TLS).
+        // UVTunnelGatewayTests reads the gateway's answers with the client's
+        // parsers: its Support/HTTPResponseTestSupport.swift is a symlink to
+        // UVTunnelTests' own, one source compiled into both test modules.
+        .testTarget(name: "UVTunnelTests", dependencies: ["UVTunnel", "UVTunnelGateway", "CShims"]),
+        .testTarget(name: "UVTunnelGatewayTests", dependencies: ["UVTunnelGateway", "UVTunnel", "CShims"]),
         .testTarget(name: "EndToEndTests", dependencies: ["UVTunnel"]),
     ]
 )
@@ -62,7 +84,7 @@ if Context.environment["UVTUNNEL_FUZZ"] == "1" {
     package.targets.append(.target(name: "FuzzSupport", dependencies: ["UVTunnel", "CLibFuzzer"],
                                    path: "Tests/Fuzz/Support"))
     for name in fuzzTargets {
-        package.targets.append(.executableTarget(name: name, dependencies: ["UVTunnel", "FuzzSupport"],
+        package.targets.append(.executableTarget(name: name, dependencies: ["UVTunnel", "UVTunnelGateway", "FuzzSupport"],
                                                  path: "Tests/Fuzz/Targets/\(name)"))
         package.products.append(.executable(name: name, targets: [name]))
     }

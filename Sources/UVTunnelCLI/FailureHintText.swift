@@ -1,10 +1,5 @@
 import UVTunnel
 
-extension TunnelEntry {
-    /// A config-file entry knows its line; one from the command line does not.
-    var spelling: OptionSpelling { line == nil ? .commandLine : .configFile }
-}
-
 /// How a failure's hint reads for this user: with the flags they typed, or
 /// with the keys of their config file (a config-file user never typed a flag).
 enum FailureHintText {
@@ -17,14 +12,14 @@ enum FailureHintText {
         func option(_ key: String) -> String { spelling == .commandLine ? "--\(key)" : "\(key) in the config file" }
         switch hint {
         case .trustCA:
-            return "trust its CA with \(spelling.setting("alternate-ca-path", to: spelling == .commandLine ? "FILE" : "\"FILE\"")), "
+            return "trust its CA with \(spelling.setting(TunnelOption.alternateCAPath.key, to: spelling == .commandLine ? "FILE" : "\"FILE\"")), "
                 + "or, only for testing, \(spelling == .commandLine ? "--disable-tls-verification" : "disable-tls-verification = true")"
-        case .connectTimeout: return "raise \(option("connect-timeout"))"
-        case .maxLifetime: return option("max-tunnel-lifetime")
-        case .drainTimeout: return option("drain-timeout")
-        case .authTimeout: return "raise \(option("auth-timeout")) if signing in takes longer"
+        case .connectTimeout: return "raise \(option(TunnelOption.connectTimeout.key))"
+        case .maxLifetime: return option(TunnelOption.maxTunnelLifetime.key)
+        case .drainTimeout: return option(TunnelOption.drainTimeout.key)
+        case .authTimeout: return "raise \(option(TunnelOption.authTimeout.key)) if signing in takes longer"
         case .serviceAccount:
-            return "check \(spelling.name("service-account")) or \(spelling.name("service-account-file"))"
+            return "check \(spelling.name(TunnelOption.serviceAccount.key)) or \(spelling.name(TunnelOption.serviceAccountFile.key))"
                 + (spelling == .commandLine ? "" : " in the config file")
         }
     }

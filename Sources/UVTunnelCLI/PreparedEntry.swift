@@ -38,7 +38,7 @@ struct PreparedEntry {
             listen = nil
         } else {
             do { listen = try SocketAddress.parseListen(entry.listen) } catch {
-                throw Failure(usage: true, description: "\(entry.spelling.name("listen")): \(error.message)")
+                throw Failure(usage: true, description: "\(entry.spelling.name(TunnelOption.listen.key)): \(error.message)")
             }
         }
         let tls = try Self.tlsContext(entry, route: route, logger: logger)
@@ -49,7 +49,7 @@ struct PreparedEntry {
         options.maxLifetimeMilliseconds = entry.maxTunnelLifetime.map { UInt64($0 * 1000) }
         options.egressProxy = try Self.egressProxy(entry, route: route, logger: logger)
         do { options.allowFrom = try entry.allowedClients() } catch {
-            throw Failure(usage: true, description: (entry.spelling == .commandLine ? "--" : "") + error.message)
+            throw Failure(usage: true, description: error.message)
         }
         options.hints = FailureHintText.hints(entry.spelling)
         options.spelling = entry.spelling
@@ -66,13 +66,13 @@ struct PreparedEntry {
         tlsOptions.spelling = entry.spelling
         tlsOptions.alpnProtocols = alpn
         if entry.disableTLSVerification && route.useTLS {
-            logger?.warning("TLS verification is off (\(entry.spelling.name("disable-tls-verification"))) for \(route.gatewayAuthority): the gateway's identity is not checked")
+            logger?.warning("TLS verification is off (\(entry.spelling.name(TunnelOption.disableTLSVerification.key))) for \(route.gatewayAuthority): the gateway's identity is not checked")
         }
         tlsOptions.extraCAFile = entry.alternateCAPath
         if let encoded = entry.caCert {
             guard let data = Data(base64Encoded: encoded.trimmingCharacters(in: .whitespacesAndNewlines), options: .ignoreUnknownCharacters),
                   let pem = String(data: data, encoding: .utf8), pem.contains("-----BEGIN") else {
-                throw Failure(usage: true, description: "\(entry.spelling.name("ca-cert")) must be a base64-encoded PEM certificate (e.g. base64 -w0 ca.pem)")
+                throw Failure(usage: true, description: "\(entry.spelling.name(TunnelOption.caCert.key)) must be a base64-encoded PEM certificate (e.g. base64 -w0 ca.pem)")
             }
             tlsOptions.extraCAPEM = pem
         }
@@ -88,14 +88,14 @@ struct PreparedEntry {
     private static func tokens(_ entry: TunnelEntry, route: Route, tls: TLSContext, egressProxy: EgressProxy,
                                logger: Logger) throws(Failure) -> Tokens {
         if let token = entry.serviceAccount {
-            return .fixed(try checked(token, origin: entry.spelling.name("service-account")))
+            return .fixed(try checked(token, origin: entry.spelling.name(TunnelOption.serviceAccount.key)))
         }
         if let path = entry.serviceAccountFile {
             guard let data = FileManager.default.contents(atPath: path), data.count <= 64 * 1024 else {
-                throw Failure(usage: false, description: "\(entry.spelling.name("service-account-file")) \(path): cannot read it (missing, unreadable or over 64 KiB)")
+                throw Failure(usage: false, description: "\(entry.spelling.name(TunnelOption.serviceAccountFile.key)) \(path): cannot read it (missing, unreadable or over 64 KiB)")
             }
             let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            return .fixed(try checked(token, origin: "\(entry.spelling.name("service-account-file")) \(path)"))
+            return .fixed(try checked(token, origin: "\(entry.spelling.name(TunnelOption.serviceAccountFile.key)) \(path)"))
         }
         var cache: TokenCache?
         do {

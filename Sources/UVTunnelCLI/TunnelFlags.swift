@@ -4,93 +4,81 @@ import UVTunnel
 /// The flags of one tunnel, shared by `uvtunnel` and `uvtunnel exec`; names
 /// match pomerium-cli's `tcp` command so existing scripts keep working.
 struct TunnelFlags: ParsableArguments {
-    @Option(help: ArgumentHelp("Local address to listen on; `-` carries one connection over stdin/stdout.", valueName: "addr"))
+    @Option(name: .customLong(TunnelOption.listen.key), help: ArgumentHelp("Local address to listen on; `-` carries one connection over stdin/stdout.", valueName: "addr"))
     var listen: String = "127.0.0.1:0"
 
-    @Option(name: .customLong("pomerium-url"), help: ArgumentHelp("Gateway URL, overriding the one derived from ROUTE (http:// means no TLS).", valueName: "url"))
+    @Option(name: .customLong(TunnelOption.pomeriumURL.key), help: ArgumentHelp("Gateway URL, overriding the one derived from ROUTE (http:// means no TLS).", valueName: "url"))
     var pomeriumURL: String?
 
-    @Flag(name: .customLong("disable-tls-verification"), help: "Do not verify the gateway's certificate (testing only).")
+    @Flag(name: .customLong(TunnelOption.disableTLSVerification.key), help: "Do not verify the gateway's certificate (testing only).")
     var disableTLSVerification = false
 
-    @Option(name: .customLong("alternate-ca-path"), help: ArgumentHelp("PEM file of CA certificates to trust besides the system store.", valueName: "file"))
+    @Option(name: .customLong(TunnelOption.alternateCAPath.key), help: ArgumentHelp("PEM file of CA certificates to trust besides the system store.", valueName: "file"))
     var alternateCAPath: String?
 
-    @Option(name: .customLong("ca-cert"), help: ArgumentHelp("Base64-encoded PEM CA certificate to trust.", valueName: "base64"))
+    @Option(name: .customLong(TunnelOption.caCert.key), help: ArgumentHelp("Base64-encoded PEM CA certificate to trust.", valueName: "base64"))
     var caCert: String?
 
-    @Option(name: .customLong("client-cert"), help: ArgumentHelp("PEM client certificate for mutual TLS.", valueName: "file"))
+    @Option(name: .customLong(TunnelOption.clientCert.key), help: ArgumentHelp("PEM client certificate for mutual TLS.", valueName: "file"))
     var clientCert: String?
 
-    @Option(name: .customLong("client-key"), help: ArgumentHelp("PEM private key for --client-cert.", valueName: "file"))
+    @Option(name: .customLong(TunnelOption.clientKey.key), help: ArgumentHelp("PEM private key for --client-cert.", valueName: "file"))
     var clientKey: String?
 
-    @Option(name: .customLong("browser-cmd"), help: ArgumentHelp("Command that opens the sign-in URL (default xdg-open).", valueName: "cmd"))
+    @Option(name: .customLong(TunnelOption.browserCommand.key), help: ArgumentHelp("Command that opens the sign-in URL (default xdg-open).", valueName: "cmd"))
     var browserCommand: String?
 
-    @Flag(name: .customLong("no-browser"), help: "Do not start a browser for sign-in; only print the URL.")
+    @Flag(name: .customLong(TunnelOption.noBrowser.key), help: "Do not start a browser for sign-in; only print the URL.")
     var noBrowser = false
 
-    @Option(name: .customLong("auth-timeout"), help: ArgumentHelp("Seconds a sign-in may take before waiting connections are closed.", valueName: "seconds"))
+    @Option(name: .customLong(TunnelOption.authTimeout.key), help: ArgumentHelp("Seconds a sign-in may take before waiting connections are closed.", valueName: "seconds"))
     var authTimeout: Double = 180
 
-    @Option(name: .customLong("service-account"), help: ArgumentHelp("Service account JWT to send instead of signing in.", valueName: "jwt"))
+    @Option(name: .customLong(TunnelOption.serviceAccount.key), help: ArgumentHelp("Service account JWT to send instead of signing in.", valueName: "jwt"))
     var serviceAccount: String?
 
-    @Option(name: .customLong("service-account-file"), help: ArgumentHelp("File holding a service account JWT.", valueName: "file"))
+    @Option(name: .customLong(TunnelOption.serviceAccountFile.key), help: ArgumentHelp("File holding a service account JWT.", valueName: "file"))
     var serviceAccountFile: String?
 
-    @Option(name: .customLong("egress-proxy"), help: ArgumentHelp("HTTP proxy to reach the gateway through with CONNECT, http://[USER:PASSWORD@]HOST:PORT; default HTTPS_PROXY/HTTP_PROXY; NO_PROXY applies; \"\" for none.", valueName: "url"))
+    @Option(name: .customLong(TunnelOption.egressProxy.key), help: ArgumentHelp("HTTP proxy to reach the gateway through with CONNECT, http://[USER:PASSWORD@]HOST:PORT; default HTTPS_PROXY/HTTP_PROXY; NO_PROXY applies; \"\" for none.", valueName: "url"))
     var egressProxy: String?
 
-    @Option(name: .customLong("connect-timeout"), help: ArgumentHelp("Seconds allowed for TCP connect + TLS + CONNECT answer.", valueName: "seconds"))
+    @Option(name: .customLong(TunnelOption.connectTimeout.key), help: ArgumentHelp("Seconds allowed for TCP connect + TLS + CONNECT answer.", valueName: "seconds"))
     var connectTimeout: Double = 15
 
-    @Option(name: .customLong("max-tunnel-lifetime"), help: ArgumentHelp("Close each tunnel after this many seconds.", valueName: "seconds"))
+    @Option(name: .customLong(TunnelOption.maxTunnelLifetime.key), help: ArgumentHelp("Close each tunnel after this many seconds.", valueName: "seconds"))
     var maxTunnelLifetime: Double?
 
-    @Option(name: .customLong("recheck-interval"), help: ArgumentHelp("Every this many seconds ask the gateway whether the token is still admitted; close the route's tunnels if not.", valueName: "seconds"))
+    @Option(name: .customLong(TunnelOption.recheckInterval.key), help: ArgumentHelp("Every this many seconds ask the gateway whether the token is still admitted; close the route's tunnels if not.", valueName: "seconds"))
     var recheckInterval: Double?
 
-    @Option(name: .customLong("allow-from"), help: ArgumentHelp("Admit only local clients from these networks (e.g. 10.0.0.0/8,192.168.1.7,fd00::/8); for a listener that is not loopback.", valueName: "cidr,..."))
+    @Option(name: .customLong(TunnelOption.allowFrom.key), help: ArgumentHelp("Admit only local clients from these networks (e.g. 10.0.0.0/8,192.168.1.7,fd00::/8); for a listener that is not loopback.", valueName: "cidr,..."))
     var allowFrom: String?
 
-    @Flag(name: .customLong("multiplex"), help: "Carry tunnels as streams on a few shared HTTP/2 connections to the gateway (falls back to HTTP/1.1 when the gateway does not offer h2).")
+    @Option(name: .customLong(TunnelOption.drainTimeout.key), help: ArgumentHelp("Seconds relaying tunnels may run on after SIGINT/SIGTERM (tunnels not yet open close at once; a second signal ends the drain).", valueName: "seconds"))
+    var drainTimeout: Double = 10
+
+    @Flag(name: .customLong(TunnelOption.multiplex.key), help: "Carry tunnels as streams on a few shared HTTP/2 connections to the gateway (falls back to HTTP/1.1 when the gateway does not offer h2).")
     var multiplex = false
 
     @Option(name: .customLong("max-streams-per-connection"), help: ArgumentHelp("With --multiplex: tunnels per gateway connection at most (the gateway's own limit applies too).", valueName: "n"))
     var maxStreamsPerConnection: Int = 100
 
-    @Option(name: .customLong("drain-timeout"), help: ArgumentHelp("Seconds open tunnels may run on after SIGINT/SIGTERM.", valueName: "seconds"))
-    var drainTimeout: Double = 10
-
-    @Option(name: .customLong("metrics-addr"), help: ArgumentHelp("Serve Prometheus metrics at http://ADDR/metrics.", valueName: "addr"))
+    @Option(name: .customLong(TunnelOption.metricsAddress.key), help: ArgumentHelp("Serve Prometheus metrics at http://ADDR/metrics.", valueName: "addr"))
     var metricsAddress: String?
 
     @Option(name: .customLong("log-format"), help: ArgumentHelp("text (default) or json.", valueName: "format"))
     var logFormat: LogFormat = .text
 
+    /// Ranges come from `TunnelOption`, the same checks a config file gets;
+    /// what needs two options together is checked by `TunnelEntry.validate`.
     func validate() throws {
-        guard drainTimeout >= 0, drainTimeout <= 86400 else {
-            throw ValidationError("--drain-timeout must be between 0 and 86400 seconds, got \(drainTimeout)")
-        }
-        guard connectTimeout > 0, connectTimeout <= 3600 else {
-            throw ValidationError("--connect-timeout must be between 0 and 3600 seconds, got \(connectTimeout)")
-        }
-        guard authTimeout > 0, authTimeout <= 86400 else {
-            throw ValidationError("--auth-timeout must be between 0 and 86400 seconds, got \(authTimeout)")
-        }
-        if let maxTunnelLifetime, maxTunnelLifetime <= 0 {
-            throw ValidationError("--max-tunnel-lifetime must be a positive number of seconds")
-        }
-        if let recheckInterval, recheckInterval < 1 {
-            throw ValidationError("--recheck-interval must be at least 1 second")
-        }
-        if serviceAccount != nil && serviceAccountFile != nil {
-            throw ValidationError("give --service-account or --service-account-file, not both")
-        }
-        if (clientCert == nil) != (clientKey == nil) {
-            throw ValidationError("--client-cert and --client-key must be given together")
+        let seconds: [(TunnelOption, Double?)] = [
+            (.drainTimeout, drainTimeout), (.connectTimeout, connectTimeout), (.authTimeout, authTimeout),
+            (.maxTunnelLifetime, maxTunnelLifetime), (.recheckInterval, recheckInterval),
+        ]
+        for case let (option, value?) in seconds {
+            if let error = option.check(seconds: value, from: .commandLine) { throw ValidationError(error.message) }
         }
         if let browserCommand, Credentials.splitCommand(browserCommand).isEmpty {
             throw ValidationError("--browser-cmd is empty; give a program, e.g. --browser-cmd firefox")
@@ -123,7 +111,7 @@ struct TunnelFlags: ParsableArguments {
         do {
             try entry.validate()
         } catch {
-            throw UsageError("--" + error.message)
+            throw UsageError(error.message)
         }
         return entry
     }

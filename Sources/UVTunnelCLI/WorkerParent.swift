@@ -47,7 +47,7 @@ final class WorkerParent {
         signal(SIGPIPE, SIG_IGN)
         let descriptors = DescriptorLimit.raiseSoftToHard()
         logger.debug("descriptor limit: \(descriptors)")
-        let (prepared, _) = try Supervisor.prepare(source, logger: logger)
+        let (prepared, _) = try source.prepare(logger: logger)
         var sockets: [[ReusePortSocket]] = Array(repeating: [], count: count)  // [worker][route]
         var bound: [Bound] = []
         for entry in prepared {
@@ -66,7 +66,7 @@ final class WorkerParent {
             }
             let first = sockets[0].last!.address
             bound.append(Bound(key: entry.entry.listen, address: first))
-            Supervisor.announce(entry, first, workers: count, logger: logger)
+            RouteListeners.announce(entry, first, workers: count, logger: logger)
         }
         let loop = try EventLoop()
         let parent = WorkerParent(loop: loop, command: [try Self.ownExecutable()] + CommandLine.arguments.dropFirst(),

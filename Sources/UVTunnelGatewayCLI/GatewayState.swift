@@ -1,5 +1,6 @@
 import Foundation
 import UVTunnel
+import UVTunnelGateway
 
 /// The files in `--state-dir`: created on first use, reused afterwards.
 struct GatewayState {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import UVTunnel
+import UVTunnelGateway
 
 /// Prints a token the gateway with the same `--state-dir` accepts.
 struct IssueToken: ParsableCommand {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import UVTunnel
+import UVTunnelGateway
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the gateway (the default).")

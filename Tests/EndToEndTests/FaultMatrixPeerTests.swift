@@ -89,7 +89,9 @@ final class FaultMatrixPeerTests: XCTestCase {
             let socket = try TestSocket.connect(port: rig.faultyPort)
             try socket.send(randomBytes(100_000))
             socket.shutdownWrite()
-            Thread.sleep(forTimeInterval: 1)  // waits with its direction closed
+            // Reads nothing until the tunnel has carried the answer and ended
+            // (its one line says so): the answer must wait for it, not be lost.
+            rig.waitForLine(["disconnected 127.0.0.1:\(answering.port): 100000 bytes up, 16 bytes down"])
             XCTAssertEqual(String(decoding: try socket.receiveAll(), as: UTF8.self), "got 100000 bytes",
                            "the answer sent after the client's EOF arrives")
         }

@@ -135,12 +135,14 @@ final class GatewayHostFeatureTests: XCTestCase {
         let allow = dir.path + "/allow"
         try "127.0.0.1:\(target.port)\n".write(toFile: allow, atomically: true, encoding: .utf8)
         let gateway = try GatewayFixture(["--allow-file", allow])
+        // debug: each recheck logs its answer, so the test waits for them, not for a time.
         let tunnel = try TunnelFixture(TunnelFixture.arguments(gateway: gateway, targetPort: target.port, token: try gateway.token())
-                                       + ["--recheck-interval", "1"])
+                                       + ["--recheck-interval", "1"], environment: ["LOG_LEVEL": "debug"])
         let socket = try TestSocket.connect(port: tunnel.port, timeout: 30)
         try socket.send([1])
         XCTAssertEqual(try socket.receive(exactly: 1), [1])
-        Thread.sleep(forTimeInterval: 2.5)  // rechecks pass while the policy admits us
+        // Two rechecks pass while the policy admits us.
+        tunnel.process.waitForOutput { $0.components(separatedBy: "recheck probe: success").count > 2 }
         try socket.send([2])
         XCTAssertEqual(try socket.receive(exactly: 1), [2], "still open while admitted")
 

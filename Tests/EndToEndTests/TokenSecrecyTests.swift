@@ -64,7 +64,8 @@ final class TokenSecrecyTests: XCTestCase {
         let held = try TestSocket.connect(port: service, timeout: 30)
         try held.send([7])
         XCTAssertEqual(try held.receive(exactly: 1), [7])
-        Thread.sleep(forTimeInterval: 2.5)
+        // Two rechecks (every second), waited for by their log lines, not by a fixed sleep.
+        tunnel.waitForOutput { $0.components(separatedBy: "recheck probe: success").count > 2 }
         for _ in 0..<2 {
             XCTAssertTrue(try TestSocket.connect(port: forbidden).waitForClose(timeout: 10))
         }

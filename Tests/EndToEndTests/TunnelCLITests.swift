@@ -79,9 +79,12 @@ final class TunnelCLITests: XCTestCase {
     func testUsageErrorsExitTwoWithOneClearLine() throws {
         let cases: [([String], String)] = [
             (["db.corp"], "missing port"),
-            ([""], "route"),
+            ([""], "ROUTE is missing"),
             (["--listen", "nonsense", "db:5432"], "--listen"),
             (["--connect-timeout", "-1", "db:5432"], "--connect-timeout"),
+            (["--connect-timeout=-1", "db:5432"], "--connect-timeout must be between 0.001 and 3600 seconds, got -1"),
+            (["--drain-timeout", "86401", "db:5432"], "--drain-timeout must be between 0 and 86400 seconds, got 86401"),
+            (["--service-account", "a", "--service-account-file", "b", "db:5432"], "give --service-account or --service-account-file, not both"),
             (["--client-cert", "/x", "db:5432"], "--client-key"),
             (["--ca-cert", "@@@", "db:5432"], "--ca-cert"),
         ]

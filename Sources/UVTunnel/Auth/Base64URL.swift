@@ -4,7 +4,7 @@
 /// 64 URL-safe characters, no padding, no whitespace, and the unused low bits
 /// of the last character must be zero, so every byte string has exactly one
 /// accepted encoding.
-enum Base64URL {
+package enum Base64URL {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
 
     /// Maps an ASCII byte to its 6-bit value, or 0xFF for anything else.
@@ -14,7 +14,7 @@ enum Base64URL {
         return table
     }()
 
-    static func encode(_ bytes: [UInt8]) -> String {
+    package static func encode(_ bytes: [UInt8]) -> String {
         var out: [UInt8] = []
         out.reserveCapacity((bytes.count * 4 + 2) / 3)
         var index = 0
@@ -36,10 +36,10 @@ enum Base64URL {
         return String(decoding: out, as: UTF8.self)
     }
 
-    static func encode(_ text: String) -> String { encode(Array(text.utf8)) }
+    package static func encode(_ text: String) -> String { encode(Array(text.utf8)) }
 
     /// The decoded bytes, or nil for anything that is not canonical unpadded base64url.
-    static func decode(_ text: Substring) -> [UInt8]? {
+    package static func decode(_ text: Substring) -> [UInt8]? {
         let input = Array(text.utf8)
         // One leftover character carries only 6 bits: never a whole byte.
         guard input.count % 4 != 1 else { return nil }
@@ -74,7 +74,7 @@ enum Base64URL {
         return out
     }
 
-    static func decode(_ text: String) -> [UInt8]? { decode(text[...]) }
+    package static func decode(_ text: String) -> [UInt8]? { decode(text[...]) }
 
     private static func character(_ n: UInt32) -> UInt8 { alphabet[Int(n & 0x3F)] }
 }

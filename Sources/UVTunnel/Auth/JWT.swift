@@ -21,65 +21,12 @@ public struct JWTError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// Compact-serialised JWS tokens signed with ES256: what the bundled test
-/// gateway issues and checks, and what the client reads `exp` from.
+/// Compact-serialised JWS tokens signed with ES256: what the client reads `exp`
+/// from. Issuing and verifying them is the bundled gateway's job (UVTunnelGateway).
 public enum JWT {
     /// Real Pomerium tokens are 1–2 KiB; anything beyond this is refused
     /// before any decoding, so hostile input costs little.
     public static let maximumTokenSize = 16 * 1024
-
-    /// The exact header we emit, fixed text so every token we issue is byte-for-byte predictable.
-    private static let headerJSON = #"{"alg":"ES256","typ":"JWT"}"#
-
-    /// Signs `claims` into `header.payload.signature`.
-    public static func issue(_ claims: TokenClaims, key: SigningKey) throws(CryptoError) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let payload: Data
-        do {
-            payload = try encoder.encode(claims)
-        } catch {
-            throw CryptoError(operation: "encode JWT claims", detail: String(describing: error))
-        }
-        let signingInput = Base64URL.encode(headerJSON) + "." + Base64URL.encode(Array(payload))
-        let signature = try key.sign(Array(signingInput.utf8))
-        return signingInput + "." + Base64URL.encode(signature)
-    }
-
-    /// Checks structure, algorithm, signature and expiry, in that order, and
-    /// returns the claims. Only ES256 is accepted: the algorithm is decided by
-    /// us, never by the token (so "none" and HMAC confusion cannot apply).
-    public static func verify(_ token: String, key: SigningKey, now: Date = Date()) throws(JWTError) -> TokenClaims {
-        let parts = try split(token)
-        let header = try decodeHeader(parts.header)
-        guard header.alg == "ES256" else {
-            // The client chose `alg`, and the gateway logs this message:
-            // PrintableText escapes what debugDescription lets through (NEL,
-            // U+2028, bidi overrides), so no line break or hidden text gets in.
-            throw JWTError(.unsupportedAlgorithm, "token algorithm \(PrintableText.quoted(header.alg, limit: 20)) is not ES256")
-        }
-        // RFC 7515 §4.1.11: extensions we do not understand must be rejected.
-        guard header.crit == nil else {
-            throw JWTError(.unsupportedAlgorithm, "token header lists critical extensions, none of which are supported")
-        }
-        // Every part must be well-formed base64url before the signature is checked,
-        // so a mangled token is reported as malformed rather than as forged. The
-        // payload's JSON is only parsed once the signature vouches for it.
-        guard let payload = Base64URL.decode(parts.payload) else {
-            throw JWTError(.malformed, "token payload is not base64url")
-        }
-        guard let signature = Base64URL.decode(parts.signature) else {
-            throw JWTError(.malformed, "token signature is not base64url")
-        }
-        guard key.verify(signature, of: parts.signingInput) else {
-            throw JWTError(.badSignature, "token signature does not verify")
-        }
-        let claims = try decodeClaims(payload)
-        if claims.isExpired(at: now) {
-            throw JWTError(.expired, "token expired")
-        }
-        return claims
-    }
 
     /// The claims of a structurally valid token, without checking the signature
     /// (the client cannot: it has no key). Nil for anything malformed.
@@ -94,20 +41,20 @@ public enum JWT {
 
     // MARK: - Parsing
 
-    private struct Parts {
-        var header: Substring
-        var payload: Substring
-        var signature: Substring
+    package struct Parts {
+        package var header: Substring
+        package var payload: Substring
+        package var signature: Substring
         /// "header.payload", the bytes the signature covers.
-        var signingInput: [UInt8]
+        package var signingInput: [UInt8]
     }
 
-    private struct Header: Decodable {
-        var alg: String
-        var crit: [String]?
+    package struct Header: Decodable {
+        package var alg: String
+        package var crit: [String]?
     }
 
-    private static func split(_ token: String) throws(JWTError) -> Parts {
+    package static func split(_ token: String) throws(JWTError) -> Parts {
         guard token.utf8.count <= maximumTokenSize else {
             throw JWTError(.malformed, "token is longer than \(maximumTokenSize) bytes")
         }
@@ -119,7 +66,7 @@ public enum JWT {
         return Parts(header: pieces[0], payload: pieces[1], signature: pieces[2], signingInput: signingInput)
     }
 
-    private static func decodeHeader(_ encoded: Substring) throws(JWTError) -> Header {
+    package static func decodeHeader(_ encoded: Substring) throws(JWTError) -> Header {
         guard let json = Base64URL.decode(encoded) else {
             throw JWTError(.malformed, "token header is not base64url")
         }
@@ -130,7 +77,7 @@ public enum JWT {
         }
     }
 
-    private static func decodeClaims(_ json: [UInt8]) throws(JWTError) -> TokenClaims {
+    package static func decodeClaims(_ json: [UInt8]) throws(JWTError) -> TokenClaims {
         do {
             return try JSONDecoder().decode(TokenClaims.self, from: Data(json))
         } catch {

@@ -7,7 +7,7 @@ import Logging
 public final class SignInCoordinator: TokenSource {
     private let loop: EventLoop
     private let settings: SignInSettings
-    private let worker: SignInWorker
+    private let worker: SignInRunner
     private let logger: Logger
     private let authTimeoutMilliseconds: UInt64
     private let timer: UVTimer
@@ -20,8 +20,14 @@ public final class SignInCoordinator: TokenSource {
     public private(set) var signInsStarted = 0
 
     /// `cachedToken` is what the cache held at start (read before the loop ran).
-    public init(loop: EventLoop, settings: SignInSettings, worker: SignInWorker, cachedToken: String?,
-                authTimeoutMilliseconds: UInt64, logger: Logger) {
+    public convenience init(loop: EventLoop, settings: SignInSettings, worker: SignInWorker, cachedToken: String?,
+                            authTimeoutMilliseconds: UInt64, logger: Logger) {
+        self.init(loop: loop, settings: settings, runner: worker, cachedToken: cachedToken,
+                  authTimeoutMilliseconds: authTimeoutMilliseconds, logger: logger)
+    }
+
+    init(loop: EventLoop, settings: SignInSettings, runner worker: SignInRunner, cachedToken: String?,
+         authTimeoutMilliseconds: UInt64, logger: Logger) {
         self.loop = loop
         self.settings = settings
         self.worker = worker

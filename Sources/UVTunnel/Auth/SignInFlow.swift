@@ -15,6 +15,7 @@ final class SignInFlow {
     private let settings: SignInSettings
     private let stale: String?
     private let logger: Logger
+    private let browsers: BrowserProcesses
     private var lock: SignInLock?
     private var cacheWatch: UVTimer?
     private var browserSignInStarted = false
@@ -22,13 +23,16 @@ final class SignInFlow {
     static let cachePollMilliseconds: UInt64 = 250
     private var report: ((Result<String, SignInFailure>) -> Void)?
     private var listener: TCPListener?
+    /// The login call while it runs; cancelled when the flow is.
+    private var loginFetch: HTTPFetch?
     private var callbacks: [ObjectIdentifier: CallbackConnection] = [:]
     /// Port scans and stray requests are answered, but only this many at once.
     private let maxCallbackConnections = 16
 
     init(loop: EventLoop, settings: SignInSettings, replacing stale: String?, logger: Logger,
-         report: @escaping (Result<String, SignInFailure>) -> Void) {
+         browsers: BrowserProcesses = BrowserProcesses(), report: @escaping (Result<String, SignInFailure>) -> Void) {
         self.loop = loop
+        self.browsers = browsers
         self.settings = settings
         self.stale = stale
         self.logger = logger
@@ -84,9 +88,10 @@ final class SignInFlow {
         listener.start { [weak self] client in self?.accepted(client) }
         let loginURL = LoginURL.make(route: settings.route, callbackPort: listener.address.port)
         logger.info("auth required: signing in to \(settings.route.gatewayAuthority)")
-        HTTPFetch.get(loginURL, loop: loop, tls: settings.tls, verifyHostName: settings.verifyHostName,
-                      userAgent: settings.userAgent, egressProxy: settings.egressProxy,
-                      timeoutMilliseconds: settings.loginTimeoutMilliseconds) { [weak self] result in
+        loginFetch = HTTPFetch.get(loginURL, loop: loop, tls: settings.tls, verifyHostName: settings.verifyHostName,
+                                   userAgent: settings.userAgent, egressProxy: settings.egressProxy,
+                                   timeoutMilliseconds: settings.loginTimeoutMilliseconds) { [weak self] result in
+            self?.loginFetch = nil
             self?.loginAnswered(result)
         }
     }
@@ -119,7 +124,7 @@ final class SignInFlow {
         FileHandle.standardError.write(Data("Your browser has been opened to visit:\n\n    \(url)\n\n".utf8))
         let command = (settings.browserCommand ?? ["xdg-open"]) + [url]
         do {
-            try ChildSpawner.spawn(command, loop: loop) { [logger] status, _ in
+            try browsers.open(command, loop: loop) { [logger] status in
                 if status != 0 { logger.warning("\(command[0]) exited with status \(status); open the URL above yourself") }
             }
         } catch {
@@ -149,6 +154,11 @@ final class SignInFlow {
         finish(.success(token))
     }
 
+    /// Callback connections still finishing their answers after the sign-in ended.
+    var hasOpenCallbacks: Bool { !callbacks.isEmpty }
+
+    /// Drops the sign-in at once: the login call, the callback listener and
+    /// its connections close now (the browser opener is the caller's to let go).
     func cancel() {
         report = nil
         stopWatching()
@@ -159,6 +169,8 @@ final class SignInFlow {
         guard let done = report else { return }
         report = nil
         stopWatching()
+        loginFetch?.cancel()  // a token from the cache can come before the login call answers
+        loginFetch = nil
         listener?.close()
         listener = nil
         // Callback connections finish their answers on their own.
@@ -174,6 +186,8 @@ final class SignInFlow {
     }
 
     private func closeAll() {
+        loginFetch?.cancel()
+        loginFetch = nil
         listener?.close()
         listener = nil
         for connection in callbacks.values { connection.close() }

@@ -60,7 +60,9 @@ public final class SignInWorker: @unchecked Sendable {
 
     func send(_ command: Command) { commands.post(command) }
 
-    /// Tunnel loop: ends the thread (an unfinished sign-in is dropped) and waits for it.
+    /// Tunnel loop: ends the thread (an unfinished sign-in is dropped, a browser
+    /// opener still running is left running) and waits for it, which is quick:
+    /// the thread waits on no child and no network answer once told to stop.
     public func stop() {
         guard !isStopped else { return }
         isStopped = true
@@ -85,6 +87,10 @@ private final class WorkerState {
     let events: AsyncInbox<SignInWorker.Event>
     var inbox: AsyncInbox<SignInWorker.Command>?
     var flows: [Int: SignInFlow] = [:]
+    /// Flows that reported but whose callback connections are still answering
+    /// (each bounded by its own 10 s timer); kept so that stop can close them.
+    var finishing: [SignInFlow] = []
+    let browsers = BrowserProcesses()
 
     init(loop: EventLoop, logger: Logger, events: AsyncInbox<SignInWorker.Event>) {
         self.loop = loop
@@ -93,10 +99,12 @@ private final class WorkerState {
     }
 
     func handle(_ command: SignInWorker.Command) {
+        finishing.removeAll { !$0.hasOpenCallbacks }
         switch command {
         case .start(let id, let settings, let stale):
-            let flow = SignInFlow(loop: loop, settings: settings, replacing: stale, logger: logger) { [weak self] result in
-                self?.flows[id] = nil
+            let flow = SignInFlow(loop: loop, settings: settings, replacing: stale, logger: logger,
+                                  browsers: browsers) { [weak self] result in
+                if let flow = self?.flows.removeValue(forKey: id) { self?.finishing.append(flow) }
                 self?.events.post(.finished(id: id, result))
             }
             flows[id] = flow
@@ -106,8 +114,13 @@ private final class WorkerState {
         case .deleteCached(let cache, let key, let token):
             do { try cache.delete(key: key, ifStill: token) } catch { logger.warning("cannot delete the rejected token from the cache: \(error)") }
         case .stop:
-            for flow in flows.values { flow.cancel() }
+            // Nothing here may hold the thread's loop open: a browser still
+            // running is let go, the login call and the callback listener close.
+            for flow in Array(flows.values) + finishing { flow.cancel() }
             flows = [:]
+            finishing = []
+            if browsers.count > 0 { logger.debug("leaving \(browsers.count) browser process(es) running") }
+            browsers.detachAll()
             inbox?.close()
             inbox = nil
         }

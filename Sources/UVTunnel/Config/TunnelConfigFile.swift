@@ -1,3 +1,5 @@
+import TOMLKit
+
 /// `uvtunnel --config FILE`: many tunnels served by one process.
 ///
 ///     # keys before the first [[tunnel]] are defaults for every tunnel
@@ -13,61 +15,99 @@
 ///     route = "db.corp.example:5432"
 ///     service-account-file = "/etc/uvtunnel/db.jwt"
 ///
-/// Keys are the command-line flags without `--`. Why TOML: hand-written
-/// configs want comments and no quoting of keys, and a tiny subset parsed
-/// here can name the line of every mistake.
+/// Keys are the command-line flags without `--` (`TunnelOption`). Why TOML:
+/// hand-written configs want comments and no quoting of keys. TOMLKit parses
+/// the whole of TOML 1.0 and names the line of a syntax error; `TOMLKeyLines`
+/// finds the line of a key whose value is wrong.
 public struct TunnelConfigFile: Equatable, Sendable {
     public var tunnels: [TunnelEntry]
     public var drainTimeout: Double?
     public var metricsAddress: String?
 
-    static let globalOnly: Set<String> = ["drain-timeout", "metrics-addr"]
+    /// Larger files are refused before they are read: a config is a few KiB.
+    public static let maxBytes = 1 << 20
+
+    /// A value as the reader needs it, from TOMLKit's, with the line it is on.
+    private struct Value {
+        enum Kind {
+            case string(String), integer(Int), float(Double), boolean(Bool), array([Kind]), other(String)
+        }
+        var kind: Kind
+        var line: Int?
+        /// Names the entry when the line is unknown ("[[tunnel]] 2 (listen "…")").
+        var place: String?
+
+        func error(_ message: String) -> ConfigError {
+            ConfigError(line: line, message: line == nil ? place.map { "\($0): \(message)" } ?? message : message)
+        }
+    }
 
     public static func parse(_ text: String) throws(ConfigError) -> TunnelConfigFile {
-        let document: TOMLLite.Document
+        guard text.utf8.count <= maxBytes else {
+            throw ConfigError(line: nil, message: "the file is over 1 MiB")
+        }
+        let document: TOMLTable
         do {
-            document = try TOMLLite.parse(text)
+            document = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw ConfigError(line: error.source.begin.line, message: error.description)
         } catch {
-            throw ConfigError(line: error.line, message: error.reason)
+            throw ConfigError(line: nil, message: "\(error)")
+        }
+        let lines = TOMLKeyLines(text)
+        for header in lines.headers where !(header.isArray && header.name == "tunnel") {
+            throw ConfigError(line: header.line, message: header.isArray
+                ? "unknown table [[\(header.name)]]; use [[tunnel]]"
+                : "only [[array]] tables are supported, e.g. [[tunnel]]")
         }
         var defaults = TunnelEntry()
-        for (key, entry) in document.root where !globalOnly.contains(key) {
-            guard key != "listen" && key != "route" else {
-                throw ConfigError(line: entry.line, message: "\(key) belongs inside a [[tunnel]] table")
-            }
-            try apply(key, entry, to: &defaults)
-        }
         var config = TunnelConfigFile(tunnels: [])
-        if let drain = document.root["drain-timeout"] {
-            config.drainTimeout = try number(drain, "drain-timeout")
-        }
-        if let metrics = document.root["metrics-addr"] {
-            config.metricsAddress = try string(metrics, "metrics-addr")
-        }
-        var listens: [String: Int] = [:]
-        for table in document.tables {
-            guard table.name == "tunnel" else {
-                throw ConfigError(line: table.line, message: "unknown table [[\(table.name)]]; use [[tunnel]]")
+        let rootKeys = document.keys.filter { $0 != "tunnel" }.sorted { (lines.root[$0] ?? .max) < (lines.root[$1] ?? .max) }
+        for key in rootKeys {
+            guard let raw = document[key] else { continue }
+            let value = Value(kind: convert(raw), line: lines.root[key], place: nil)
+            let option = try option(key, value)
+            switch option.scope {
+            case .tunnelTableOnly:
+                throw value.error("\(key) belongs inside a [[tunnel]] table")
+            case .process:
+                try applyProcess(option, value, to: &config)
+            case .tunnel:
+                try apply(option, value, to: &defaults)
             }
+        }
+        let tables = try tunnelTables(document, lines)
+        var listens: [String: String] = [:]
+        for (index, (table, header)) in tables.enumerated() {
             var tunnel = defaults
-            tunnel.line = table.line
-            for (key, entry) in table.keys {
-                guard !globalOnly.contains(key) else {
-                    throw ConfigError(line: entry.line, message: "\(key) applies to the whole process; put it before the first [[tunnel]]")
-                }
-                try apply(key, entry, to: &tunnel)
+            tunnel.origin = .configFile(line: header?.line)
+            let listenText = table["listen"]?.string.map { " (listen \"\($0)\")" } ?? ""
+            let place = "[[tunnel]] \(index + 1)\(listenText)"
+            let tableError = { (message: String) -> ConfigError in
+                Value(kind: .other(""), line: header?.line, place: place).error(message)
             }
-            guard table.keys["listen"] != nil else {
-                throw ConfigError(line: table.line, message: "this [[tunnel]] has no listen address; add listen = \"127.0.0.1:PORT\"")
+            let keys = table.keys.sorted { (header?.keys[$0] ?? .max) < (header?.keys[$1] ?? .max) }
+            for key in keys {
+                guard let raw = table[key] else { continue }
+                let value = Value(kind: convert(raw), line: header?.keys[key], place: place)
+                let option = try option(key, value)
+                guard option.scope != .process else {
+                    throw value.error("\(key) applies to the whole process; put it before the first [[tunnel]]")
+                }
+                try apply(option, value, to: &tunnel)
+            }
+            guard table["listen"] != nil else {
+                throw tableError("this [[tunnel]] has no listen address; add listen = \"127.0.0.1:PORT\"")
             }
             guard tunnel.listen != "-" else {
-                throw ConfigError(line: table.keys["listen"]?.line, message: "listen = \"-\" (stdin/stdout) cannot be used in a config file")
+                throw Value(kind: .other(""), line: header?.keys["listen"], place: place)
+                    .error("listen = \"-\" (stdin/stdout) cannot be used in a config file")
             }
             if let other = listens[tunnel.listen] {
-                throw ConfigError(line: table.line, message: "listen \(tunnel.listen) is already used by the [[tunnel]] on line \(other)")
+                throw tableError("listen \(tunnel.listen) is already used by the [[tunnel]] \(other)")
             }
-            listens[tunnel.listen] = table.line
-            try tunnel.validate()
+            listens[tunnel.listen] = header.map { "on line \($0.line)" } ?? "number \(index + 1)"
+            do { try tunnel.validate() } catch { throw tableError(error.message) }
             config.tunnels.append(tunnel)
         }
         guard !config.tunnels.isEmpty else {
@@ -76,73 +116,117 @@ public struct TunnelConfigFile: Equatable, Sendable {
         return config
     }
 
-    private static func apply(_ key: String, _ entry: TOMLLite.Entry, to tunnel: inout TunnelEntry) throws(ConfigError) {
-        switch key {
-        case "listen": tunnel.listen = try string(entry, key)
-        case "route": tunnel.route = try string(entry, key)
-        case "pomerium-url": tunnel.pomeriumURL = try string(entry, key)
-        case "disable-tls-verification": tunnel.disableTLSVerification = try boolean(entry, key)
-        case "alternate-ca-path": tunnel.alternateCAPath = try string(entry, key)
-        case "ca-cert": tunnel.caCert = try string(entry, key)
-        case "client-cert": tunnel.clientCert = try string(entry, key)
-        case "client-key": tunnel.clientKey = try string(entry, key)
-        case "browser-cmd": tunnel.browserCommand = try string(entry, key)
-        case "no-browser": tunnel.noBrowser = try boolean(entry, key)
-        case "service-account": tunnel.serviceAccount = try string(entry, key)
-        case "service-account-file": tunnel.serviceAccountFile = try string(entry, key)
-        case "egress-proxy": tunnel.egressProxy = try string(entry, key)
-        case "connect-timeout": tunnel.connectTimeout = try number(entry, key)
-        case "auth-timeout": tunnel.authTimeout = try number(entry, key)
-        case "max-tunnel-lifetime": tunnel.maxTunnelLifetime = try number(entry, key)
-        case "recheck-interval": tunnel.recheckInterval = try number(entry, key)
-        case "allow-from": tunnel.allowFrom = try stringList(entry, key)
-        case "multiplex": tunnel.multiplex = try boolean(entry, key)
-        default:
-            throw ConfigError(line: entry.line, message: "unknown key \"\(key)\"")
+    /// The `[[tunnel]]` tables in order, each with its header's lines when the
+    /// scan found as many headers as TOMLKit found tables (it always should).
+    private static func tunnelTables(_ document: TOMLTable, _ lines: TOMLKeyLines) throws(ConfigError) -> [(TOMLTable, TOMLKeyLines.Header?)] {
+        guard let raw = document["tunnel"] else { return [] }
+        guard let array = raw.array else {
+            throw ConfigError(line: lines.root["tunnel"], message: "only [[array]] tables are supported, e.g. [[tunnel]]")
+        }
+        var tables: [TOMLTable] = []
+        for element in array {
+            guard let table = element.table else {
+                throw ConfigError(line: lines.root["tunnel"], message: "only [[array]] tables are supported, e.g. [[tunnel]]")
+            }
+            tables.append(table)
+        }
+        let headers = lines.arrayTables(named: "tunnel")
+        let matched = headers.count == tables.count
+        return tables.enumerated().map { ($0.element, matched ? headers[$0.offset] : nil) }
+    }
+
+    private static func convert(_ value: TOMLValueConvertible) -> Value.Kind {
+        switch value.type {
+        case .string: return value.string.map { .string($0) } ?? .other("a string")
+        case .int: return value.int.map { .integer($0) } ?? .other("an integer")
+        case .double: return value.double.map { .float($0) } ?? .other("a number")
+        case .bool: return value.bool.map { .boolean($0) } ?? .other("a boolean")
+        case .array: return .array((value.array.map { Array($0) } ?? []).map { convert($0) })
+        case .table: return .other("a table")
+        default: return .other("a date or time")
         }
     }
 
-    private static func string(_ entry: TOMLLite.Entry, _ key: String) throws(ConfigError) -> String {
-        guard case .string(let value) = entry.value else {
-            throw ConfigError(line: entry.line, message: "\(key) must be a string in quotes")
+    private static func option(_ key: String, _ value: Value) throws(ConfigError) -> TunnelOption {
+        guard let option = TunnelOption(key: key) else {
+            throw value.error("unknown key \"\(key)\"")
         }
-        return value
+        return option
+    }
+
+    private static func applyProcess(_ option: TunnelOption, _ value: Value, to config: inout TunnelConfigFile) throws(ConfigError) {
+        switch option {
+        case .drainTimeout: config.drainTimeout = try seconds(option, value)
+        case .metricsAddress: config.metricsAddress = try string(option, value)
+        default: preconditionFailure("\(option) is not a process option")
+        }
+    }
+
+    private static func apply(_ option: TunnelOption, _ value: Value, to tunnel: inout TunnelEntry) throws(ConfigError) {
+        switch option {
+        case .listen: tunnel.listen = try string(option, value)
+        case .route: tunnel.route = try string(option, value)
+        case .pomeriumURL: tunnel.pomeriumURL = try string(option, value)
+        case .disableTLSVerification: tunnel.disableTLSVerification = try boolean(option, value)
+        case .alternateCAPath: tunnel.alternateCAPath = try string(option, value)
+        case .caCert: tunnel.caCert = try string(option, value)
+        case .clientCert: tunnel.clientCert = try string(option, value)
+        case .clientKey: tunnel.clientKey = try string(option, value)
+        case .browserCommand: tunnel.browserCommand = try string(option, value)
+        case .noBrowser: tunnel.noBrowser = try boolean(option, value)
+        case .serviceAccount: tunnel.serviceAccount = try string(option, value)
+        case .serviceAccountFile: tunnel.serviceAccountFile = try string(option, value)
+        case .egressProxy: tunnel.egressProxy = try string(option, value)
+        case .connectTimeout: tunnel.connectTimeout = try seconds(option, value)
+        case .authTimeout: tunnel.authTimeout = try seconds(option, value)
+        case .maxTunnelLifetime: tunnel.maxTunnelLifetime = try seconds(option, value)
+        case .recheckInterval: tunnel.recheckInterval = try seconds(option, value)
+        case .allowFrom: tunnel.allowFrom = try stringList(option, value)
+        case .multiplex: tunnel.multiplex = try boolean(option, value)
+        case .drainTimeout, .metricsAddress: preconditionFailure("\(option) is a process option")
+        }
+    }
+
+    private static func string(_ option: TunnelOption, _ value: Value) throws(ConfigError) -> String {
+        guard case .string(let text) = value.kind else { throw value.error("\(option.key) must be a string in quotes") }
+        return text
     }
 
     /// `"a,b"` or `["a", "b"]`, kept as the command line's comma-separated form.
-    private static func stringList(_ entry: TOMLLite.Entry, _ key: String) throws(ConfigError) -> String {
-        switch entry.value {
-        case .string(let value):
-            return value
+    private static func stringList(_ option: TunnelOption, _ value: Value) throws(ConfigError) -> String {
+        let key = option.key
+        switch value.kind {
+        case .string(let text):
+            return text
         case .array(let values):
             var items: [String] = []
-            for value in values {
-                guard case .string(let item) = value else {
-                    throw ConfigError(line: entry.line, message: "\(key) must be a string or an array of strings")
-                }
+            for element in values {
+                guard case .string(let item) = element else { throw value.error("\(key) must be a string or an array of strings") }
                 items.append(item)
             }
-            guard !items.isEmpty else {
-                throw ConfigError(line: entry.line, message: "\(key) is an empty array; leave it out to admit every client")
-            }
+            guard !items.isEmpty else { throw value.error("\(key) is an empty array; leave it out to admit every client") }
             return items.joined(separator: ",")
         default:
-            throw ConfigError(line: entry.line, message: "\(key) must be a string or an array of strings")
+            throw value.error("\(key) must be a string or an array of strings")
         }
     }
 
-    private static func boolean(_ entry: TOMLLite.Entry, _ key: String) throws(ConfigError) -> Bool {
-        guard case .boolean(let value) = entry.value else {
-            throw ConfigError(line: entry.line, message: "\(key) must be true or false")
-        }
-        return value
+    private static func boolean(_ option: TunnelOption, _ value: Value) throws(ConfigError) -> Bool {
+        guard case .boolean(let flag) = value.kind else { throw value.error("\(option.key) must be true or false") }
+        return flag
     }
 
-    private static func number(_ entry: TOMLLite.Entry, _ key: String) throws(ConfigError) -> Double {
-        switch entry.value {
-        case .integer(let value): return Double(value)
-        case .float(let value): return value
-        default: throw ConfigError(line: entry.line, message: "\(key) must be a number of seconds")
+    /// A number of seconds, checked against the option's range on its own line.
+    private static func seconds(_ option: TunnelOption, _ value: Value) throws(ConfigError) -> Double {
+        let number: Double
+        switch value.kind {
+        case .integer(let whole): number = Double(whole)
+        case .float(let real): number = real
+        default: throw value.error("\(option.key) must be a number of seconds")
         }
+        if let error = option.check(seconds: number, from: .configFile(line: value.line)) {
+            throw value.error(error.message)
+        }
+        return number
     }
 }

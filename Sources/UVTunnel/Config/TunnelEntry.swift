@@ -23,33 +23,42 @@ public struct TunnelEntry: Equatable, Sendable {
     public var allowFrom: String?
     /// `--multiplex`: tunnels as streams on shared HTTP/2 connections.
     public var multiplex = false
-    /// `--max-streams-per-connection` (with `multiplex`).
+    /// `--max-streams-per-connection` (with `multiplex`; a flag only for now).
     public var maxStreamsPerConnection = 100
-    /// Where it was defined, for messages ("line 12"); nil on the command line.
-    public var line: Int?
+    /// Where it was defined: the command line, or a config file (and its line).
+    public var origin: OptionOrigin = .commandLine
+    /// How its options are named in messages: flags, or config keys.
+    public var spelling: OptionSpelling { origin.spelling }
+    /// Its line in a config file, for messages ("line 12"); nil on the command line.
+    public var line: Int? {
+        get { origin.line }
+        set { origin = newValue.map { .configFile(line: $0) } ?? .commandLine }
+    }
 
     public init() {}
 
-    /// Checks the numbers every entry must respect; names the flag (or key) at fault.
+    /// Checks what every entry must respect (ranges from `TunnelOption`, and
+    /// options that go together); names the flag or key at fault.
     public func validate() throws(ConfigError) {
-        func check(_ value: Double, _ name: String, _ range: ClosedRange<Double>) throws(ConfigError) {
-            guard range.contains(value), value > 0 || range.lowerBound == 0 else {
-                throw ConfigError(line: line, message: "\(name) must be between \(range.lowerBound) and \(range.upperBound) seconds, got \(value)")
-            }
+        let origin = self.origin
+        let seconds: [(TunnelOption, Double?)] = [
+            (.connectTimeout, connectTimeout), (.authTimeout, authTimeout),
+            (.maxTunnelLifetime, maxTunnelLifetime), (.recheckInterval, recheckInterval),
+        ]
+        for case let (option, value?) in seconds {
+            if let error = option.check(seconds: value, from: origin) { throw error }
         }
-        try check(connectTimeout, "connect-timeout", 0.001...3600)
-        try check(authTimeout, "auth-timeout", 0.001...86400)
-        if let maxTunnelLifetime { try check(maxTunnelLifetime, "max-tunnel-lifetime", 0.001...31_536_000) }
-        if let recheckInterval { try check(recheckInterval, "recheck-interval", 1...86400) }
         guard (1...10_000).contains(maxStreamsPerConnection) else {
-            throw ConfigError(line: line, message: "max-streams-per-connection must be between 1 and 10000, got \(maxStreamsPerConnection)")
+            throw ConfigError(line: line, message: "--max-streams-per-connection must be between 1 and 10000, got \(maxStreamsPerConnection)")
         }
-        if route.isEmpty { throw ConfigError(line: line, message: "route is missing; give host:port") }
+        if route.isEmpty {
+            throw ConfigError(line: line, message: "\(TunnelOption.route.spelled(for: origin)) is missing; give host:port")
+        }
         if serviceAccount != nil && serviceAccountFile != nil {
-            throw ConfigError(line: line, message: "give service-account or service-account-file, not both")
+            throw ConfigError(line: line, message: "give \(TunnelOption.serviceAccount.spelled(for: origin)) or \(TunnelOption.serviceAccountFile.spelled(for: origin)), not both")
         }
         if (clientCert == nil) != (clientKey == nil) {
-            throw ConfigError(line: line, message: "client-cert and client-key must be given together")
+            throw ConfigError(line: line, message: "\(TunnelOption.clientCert.spelled(for: origin)) and \(TunnelOption.clientKey.spelled(for: origin)) must be given together")
         }
         _ = try allowedClients()
     }
@@ -60,7 +69,7 @@ public struct TunnelEntry: Equatable, Sendable {
         do {
             return try AddressRange.parseList(allowFrom)
         } catch {
-            throw ConfigError(line: line, message: "allow-from: \(error.message)")
+            throw ConfigError(line: line, message: "\(TunnelOption.allowFrom.spelled(for: origin)): \(error.message)")
         }
     }
 }

@@ -18,7 +18,7 @@ public struct CryptoError: Error, Sendable, Equatable, CustomStringConvertible {
 
     /// Builds the error for a failed OpenSSL call from the thread's error queue,
     /// draining it so a later, unrelated failure does not report stale entries.
-    static func openSSL(_ operation: String) -> CryptoError {
+    package static func openSSL(_ operation: String) -> CryptoError {
         var messages: [String] = []
         while true {
             let code = ERR_get_error()

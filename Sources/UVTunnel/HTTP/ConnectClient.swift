@@ -8,7 +8,9 @@
 /// or failed from sending/awaitingHead. The answer is read from the start, so
 /// a peer that answers or hangs up before the write completes is seen at once.
 /// The stream stays the caller's: the client never closes it, and once it has
-/// answered (or been cancelled) it no longer reads it.
+/// answered (or been cancelled) it no longer reads it. An owner that closes
+/// the stream while the exchange runs cancels the client first (a closed
+/// stream delivers no more reads, so the client would otherwise never answer).
 public final class ConnectClient {
     public enum State: Equatable, Sendable {
         case idle, sending, awaitingHead, established, failed

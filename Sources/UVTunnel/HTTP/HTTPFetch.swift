@@ -43,10 +43,12 @@ public final class HTTPFetch {
         timer = UVTimer(loop: loop)
     }
 
-    /// Starts the GET; `completion` runs once, from the loop.
+    /// Starts the GET; `completion` runs once, from the loop, unless the
+    /// returned fetch is cancelled first.
+    @discardableResult
     public static func get(_ url: HTTPURL, loop: EventLoop, tls: TLSContext, verifyHostName: Bool,
                            userAgent: String, egressProxy: EgressProxy = .direct, timeoutMilliseconds: UInt64,
-                           maxRedirects: Int = 5, completion: @escaping (Result<Response, Failure>) -> Void) {
+                           maxRedirects: Int = 5, completion: @escaping (Result<Response, Failure>) -> Void) -> HTTPFetch {
         let fetch = HTTPFetch(url: url, loop: loop, tls: tls, verifyHostName: verifyHostName, userAgent: userAgent,
                               egressProxy: egressProxy, maxRedirects: maxRedirects, completion: completion)
         // The timer's closure keeps the fetch alive until it finishes.
@@ -54,6 +56,16 @@ public final class HTTPFetch {
             fetch.finish(.failure(Failure(message: "GET \(url) timed out after \(timeoutMilliseconds / 1000)s")))
         }
         fetch.begin()
+        return fetch
+    }
+
+    /// Drops the GET without an answer: its connection and timer close now, so
+    /// a loop that is stopping does not wait for the deadline. Idempotent.
+    public func cancel() {
+        guard completion != nil else { return }
+        completion = nil
+        timer.close()
+        closeConnection()
     }
 
     private func begin() {
@@ -105,10 +117,8 @@ public final class HTTPFetch {
             }
         case .eof:
             do throws(HTTPHeadError) {
-                guard let head, var decoder = bodyDecoder else { throw headParser.endOfInput() }
-                let body = try decoder.endOfInput()
-                bodyDecoder = decoder
-                complete(head, body)
+                guard let head, let decoder = bodyDecoder else { throw headParser.endOfInput() }
+                complete(head, try decoder.endOfInput())
             } catch {
                 finish(.failure(Failure(message: "GET \(url): \(error)")))
             }

@@ -3,8 +3,8 @@
 /// Content-Length (so the peer never has to guess where the body ends),
 /// `Connection: close` (one request per connection) and
 /// `Cache-Control: no-store` (these pages may carry or follow from a token).
-enum SimpleResponse {
-    static func bytes(status: Int, reason: String, contentType: String?,
+package enum SimpleResponse {
+    package static func bytes(status: Int, reason: String, contentType: String?,
                       body: [UInt8], extraHeaders: [(String, String)] = []) -> [UInt8] {
         // Only our own literals reach here, but a line break in any of them
         // would split the response, so the head is made unable to carry one.
@@ -22,13 +22,13 @@ enum SimpleResponse {
         return Array(head.utf8) + body
     }
 
-    static func html(status: Int, reason: String, page: String,
+    package static func html(status: Int, reason: String, page: String,
                      extraHeaders: [(String, String)] = []) -> [UInt8] {
         bytes(status: status, reason: reason, contentType: "text/html; charset=utf-8",
               body: Array(page.utf8), extraHeaders: extraHeaders)
     }
 
-    static func plain(status: Int, reason: String, text: String) -> [UInt8] {
+    package static func plain(status: Int, reason: String, text: String) -> [UInt8] {
         bytes(status: status, reason: reason, contentType: "text/plain; charset=utf-8",
               body: Array(text.utf8))
     }

@@ -10,14 +10,13 @@ final class AsyncWakeup: @unchecked Sendable {
 
     init(loop: EventLoop, onWake: @escaping () -> Void) throws(UVError) {
         self.onWake = onWake
-        let status = uv_async_init(loop.raw, handle) { raw in
-            Unmanaged<AsyncWakeup>.fromOpaque(raw!.pointee.data).takeUnretainedValue().onWake?()
+        // Fails only when it has to make the loop's wake-up descriptor (which
+        // uv_loop_init already made for its thread pool), leaving no handle.
+        try HandleOwnership.initialize(self, handle, what: "uv_async_init") { handle in
+            uv_async_init(loop.raw, handle) { raw in
+                Unmanaged<AsyncWakeup>.fromOpaque(raw!.pointee.data).takeUnretainedValue().onWake?()
+            }
         }
-        if status < 0 {
-            handle.deallocate()
-            throw UVError(status, "uv_async_init")
-        }
-        HandleOwnership.retain(self, in: handle)
     }
 
     /// Any thread, but never after `close()` (the owner guarantees that).

@@ -67,35 +67,42 @@ public final class ChildSpawner {
                 stdio[fd].data.fd = Int32(fd)
             }
         }
-        let status = argv.withUnsafeMutableBufferPointer { argvPointer in
-            envp.withUnsafeMutableBufferPointer { envPointer in
-                stdio.withUnsafeMutableBufferPointer { stdioPointer in
-                    var options = uv_process_options_t()
-                    options.file = UnsafePointer(argvPointer[0])
-                    options.args = argvPointer.baseAddress
-                    options.env = envPointer.baseAddress
-                    options.stdio_count = Int32(stdioPointer.count)
-                    options.stdio = stdioPointer.baseAddress
-                    options.exit_cb = { raw, status, signal in
-                        let this = Unmanaged<ChildSpawner>.fromOpaque(raw!.pointee.data).takeUnretainedValue()
-                        this.exited = true
-                        let done = this.onExit
-                        this.onExit = nil
-                        done?(status, signal)
-                        this.close()
+        // libuv links the handle into the loop even when the spawn fails (a
+        // missing program): HandleOwnership closes it then, and the error names the program.
+        try HandleOwnership.initializeClosingOnFailure(child, child.handle, what: "start \(arguments[0])") { handle in
+            argv.withUnsafeMutableBufferPointer { argvPointer in
+                envp.withUnsafeMutableBufferPointer { envPointer in
+                    stdio.withUnsafeMutableBufferPointer { stdioPointer in
+                        var options = uv_process_options_t()
+                        options.file = UnsafePointer(argvPointer[0])
+                        options.args = argvPointer.baseAddress
+                        options.env = envPointer.baseAddress
+                        options.stdio_count = Int32(stdioPointer.count)
+                        options.stdio = stdioPointer.baseAddress
+                        options.exit_cb = { raw, status, signal in
+                            let this = Unmanaged<ChildSpawner>.fromOpaque(raw!.pointee.data).takeUnretainedValue()
+                            this.exited = true
+                            let done = this.onExit
+                            this.onExit = nil
+                            done?(status, signal)
+                            this.close()
+                        }
+                        return uv_spawn(loop.raw, handle, &options)
                     }
-                    return uv_spawn(loop.raw, child.handle, &options)
                 }
             }
         }
-        HandleOwnership.retain(child, in: child.handle)
-        if status < 0 {
-            // libuv initialised the handle even though the spawn failed: close it.
-            child.onExit = nil
-            child.close()
-            throw UVError(status, "start \(arguments[0])")
-        }
         return child
+    }
+
+    /// Stops watching the child without signalling it: the loop may end while
+    /// the program runs on (it is reaped by init once this process is gone).
+    /// For a browser opener, which may be the user's own browser.
+    public func detach() {
+        guard !exited else { return }
+        exited = true
+        onExit = nil
+        close()
     }
 
     private func close() {

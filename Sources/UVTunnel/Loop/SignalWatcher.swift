@@ -7,8 +7,10 @@ public final class SignalWatcher {
     private var isClosing = false
 
     public init(loop: EventLoop, signal: Int32, _ body: @escaping (Int32) -> Void) throws(UVError) {
-        uv_signal_init(loop.raw, handle)
-        HandleOwnership.retain(self, in: handle)
+        // Fails only when it has to make the loop's signal pipe (uv_loop_init
+        // makes it for its own SIGCHLD watcher; a loop reset after fork makes it
+        // again), and then leaves no handle to close.
+        try HandleOwnership.initialize(self, handle, what: "watch signal \(signal): uv_signal_init") { uv_signal_init(loop.raw, $0) }
         callback = body
         let status = uv_signal_start(handle, { raw, signum in
             Unmanaged<SignalWatcher>.fromOpaque(raw!.pointee.data).takeUnretainedValue().callback?(signum)

@@ -7,8 +7,7 @@ public final class UVTimer {
     private var isClosing = false
 
     public init(loop: EventLoop) {
-        uv_timer_init(loop.raw, handle)  // cannot fail for timers
-        HandleOwnership.retain(self, in: handle)
+        HandleOwnership.initializeInfallible(self, handle, what: "uv_timer_init") { uv_timer_init(loop.raw, $0) }
     }
 
     /// Fires once after `milliseconds` (re-arming replaces the previous deadline).

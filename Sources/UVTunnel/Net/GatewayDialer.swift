@@ -192,7 +192,7 @@ public final class GatewayDialer {
     }
 
     private func release() {
-        resolving?.cancel()
+        resolving?.abandon()
         resolving = nil
         proxyClient?.cancel()
         proxyClient = nil

@@ -114,4 +114,6 @@ public struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
 public struct AddressError: Error, Equatable, Sendable, CustomStringConvertible {
     public var message: String
     public var description: String { message }
+
+    package init(message: String) { self.message = message }
 }

@@ -18,8 +18,9 @@ public final class TCPListener {
         self.loop = loop
         self.address = address
         // With a family given, libuv makes the socket now, so options can be set before bind.
-        uv_tcp_init_ex(loop.raw, handle, UInt32(address.family))
-        HandleOwnership.retain(self, in: handle)
+        try HandleOwnership.initialize(self, handle, what: "make a socket to listen on \(address)") {
+            uv_tcp_init_ex(loop.raw, $0, UInt32(address.family))
+        }
         do throws(UVError) {
             if reusePort { try setReusePort() }
             try UVError.check(address.withSockAddr { uv_tcp_bind(handle, $0, 0) }, "bind \(address)")
@@ -36,8 +37,7 @@ public final class TCPListener {
     public init(loop: EventLoop, adopting fd: Int32, backlog: Int32 = 1024) throws(UVError) {
         self.loop = loop
         address = try! SocketAddress(ip: "0.0.0.0", port: 0)  // a literal that always parses; replaced below
-        uv_tcp_init(loop.raw, handle)
-        HandleOwnership.retain(self, in: handle)
+        try HandleOwnership.initialize(self, handle, what: "adopt socket fd \(fd): uv_tcp_init") { uv_tcp_init(loop.raw, $0) }
         do throws(UVError) {
             try UVError.check(uv_tcp_open(handle, uv_os_sock_t(fd)), "adopt socket fd \(fd)")
             try UVError.check(uv_listen(cshim_as_stream(handle), backlog, TCPListener.connectionCallback), "listen on fd \(fd)")

@@ -8,10 +8,10 @@ public enum ReadEvent {
     case error(StreamError)
 }
 
-/// Owns one libuv stream handle (TCP socket, pipe or terminal). The handle's
-/// `data` field keeps the object alive until libuv's close callback, which is
-/// the only place its memory is freed; `close()` is the one close path.
-public final class UVStream: ByteStream {
+/// Owns one libuv stream handle (TCP socket, pipe or terminal) under
+/// HandleOwnership's rule: alive until libuv's close callback, which is the
+/// only place its memory is freed; `close()` is the one close path.
+public final class UVStream: ByteStream, HandleCloseObserver {
     public enum Kind { case tcp, pipe, tty }
 
     public let kind: Kind
@@ -40,13 +40,7 @@ public final class UVStream: ByteStream {
         case .tty: UV_TTY
         }
         handle = .allocate(byteCount: uv_handle_size(type), alignment: 16)
-        let status = initialize(handle)
-        if status < 0 {
-            // Not initialised, so libuv does not know it: free it here, no close callback will come.
-            handle.deallocate()
-            throw UVError(status, what)
-        }
-        cshim_as_handle(handle).pointee.data = Unmanaged.passRetained(self).toOpaque()
+        try HandleOwnership.initialize(self, raw: handle, what: what) { initialize(handle) }
     }
 
     /// A new, unconnected TCP socket.
@@ -117,12 +111,12 @@ public final class UVStream: ByteStream {
     /// Starts a TCP connect; `completion` always runs exactly once, from the loop.
     public func connect(to address: SocketAddress, completion: @escaping (UVError?) -> Void) throws(UVError) {
         precondition(kind == .tcp)
-        let request = UVConnectRequest(completion: completion)
-        let status = address.withSockAddr { uv_tcp_connect(request.raw, cshim_as_tcp(handle), $0, UVConnectRequest.callback) }
-        if status < 0 {
-            request.abandon()
-            throw UVError(status, "connect to \(address)")
+        let request = UVStatusRequest<uv_connect_t>(completion: completion)
+        let status = request.start { raw in
+            address.withSockAddr { uv_tcp_connect(raw, cshim_as_tcp(handle), $0, UVRequestCallbacks.connect) }
         }
+        // Refused: no callback will come, so the completion never runs; the caller hears it here.
+        try UVError.check(status, "connect to \(address)")
     }
 
     // MARK: Reading
@@ -178,8 +172,10 @@ public final class UVStream: ByteStream {
     /// (with a cancellation error if the stream is closed first).
     public func write(_ buffers: [Buffer], completion: @escaping (StreamError?) -> Void) {
         pendingWrites += 1
-        let request = UVWriteRequest(pool: loop.buffers, buffers: buffers) { error in
-            completion(error)
+        // The buffers belong to the request (its completion) until it ends.
+        let request = UVStatusRequest<uv_write_t> { error in
+            for buffer in buffers { self.loop.buffers.give(buffer) }
+            completion(error.map { StreamError($0) })
             self.writeFinished()
         }
         guard !isClosing else {
@@ -190,7 +186,7 @@ public final class UVStream: ByteStream {
             for (i, buffer) in buffers.enumerated() {
                 bufs[i] = uv_buf_init(buffer.base.assumingMemoryBound(to: CChar.self) + buffer.start, UInt32(buffer.count))
             }
-            return uv_write(request.raw, stream, bufs.baseAddress, UInt32(buffers.count), UVWriteRequest.callback)
+            return request.start { uv_write($0, stream, bufs.baseAddress, UInt32(buffers.count), UVRequestCallbacks.write) }
         }
         if status < 0 { request.fail(UVError(status, "write")) }
     }
@@ -281,12 +277,12 @@ public final class UVStream: ByteStream {
             completion(nil)
             return
         }
-        let request = UVShutdownRequest(completion: completion)
+        let request = UVStatusRequest<uv_shutdown_t> { error in completion(error.map { StreamError($0) }) }
         guard !isClosing else {
             request.fail(UVError(UV_ECANCELED.rawValue, "shutdown"))
             return
         }
-        let status = uv_shutdown(request.raw, stream, UVShutdownRequest.callback)
+        let status = request.start { uv_shutdown($0, stream, UVRequestCallbacks.shutdown) }
         if status < 0 { request.fail(UVError(status, "shutdown")) }
     }
 
@@ -299,20 +295,17 @@ public final class UVStream: ByteStream {
         isClosing = true
         isReading = false
         onRead = nil
-        uv_close(cshim_as_handle(handle), UVStream.closeCallback)
+        HandleOwnership.closeNotifyingOwner(handle)
     }
 
-    private static let closeCallback: uv_close_cb = { raw in
-        let unmanaged = Unmanaged<UVStream>.fromOpaque(raw!.pointee.data)
-        let this = unmanaged.takeUnretainedValue()
-        if let buffer = this.lentBuffer {
-            this.loop.buffers.give(buffer)
-            this.lentBuffer = nil
+    /// libuv's last callback for this stream: the handle's memory is already freed.
+    func handleDidClose() {
+        if let buffer = lentBuffer {
+            loop.buffers.give(buffer)
+            lentBuffer = nil
         }
-        let onClose = this.onClose
-        this.onClose = nil
-        this.handle.deallocate()
-        unmanaged.release()
+        let onClose = self.onClose
+        self.onClose = nil
         onClose?()
     }
 }

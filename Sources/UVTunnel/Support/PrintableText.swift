@@ -1,9 +1,9 @@
 /// Renders untrusted bytes (a gateway's reply, a user's argument) for an error
 /// message: quoted, truncated, with every control or non-ASCII byte escaped, so
 /// a hostile peer can never put a line break or a terminal escape into our logs.
-enum PrintableText {
+package enum PrintableText {
     /// `"SSH-2.0-Op..."`: at most `limit` bytes, then "..." when there was more.
-    static func quoted(_ bytes: some Sequence<UInt8>, limit: Int = 32) -> String {
+    package static func quoted(_ bytes: some Sequence<UInt8>, limit: Int = 32) -> String {
         var out = "\""
         var shown = 0
         for byte in bytes {
@@ -18,7 +18,7 @@ enum PrintableText {
     }
 
     /// The same for text, by its UTF-8 bytes (non-ASCII shows as \xNN).
-    static func quoted(_ text: some StringProtocol, limit: Int = 80) -> String {
+    package static func quoted(_ text: some StringProtocol, limit: Int = 80) -> String {
         quoted(text.utf8, limit: limit)
     }
 
@@ -34,7 +34,7 @@ enum PrintableText {
         }
     }
 
-    static func hex(_ byte: UInt8) -> String {
+    package static func hex(_ byte: UInt8) -> String {
         let digits = Array("0123456789ABCDEF")
         return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]])
     }

@@ -153,9 +153,12 @@ final class TLSSession {
     @discardableResult
     func releaseIdleBuffers() -> Bool { SSL_free_buffers(ssl) == 1 }
 
-    /// Plaintext or ciphertext already inside OpenSSL that a read could return
-    /// without more input from the socket.
-    var hasBufferedInput: Bool { SSL_pending(ssl) > 0 || ciphertext.pendingInput > 0 }
+    /// Input not yet returned as plaintext: decrypted bytes, a partial record
+    /// in OpenSSL's read buffer, or ciphertext OpenSSL has not read yet.
+    /// SSL_has_pending, not SSL_pending: SSL_pending counts only decrypted
+    /// bytes, so a connection cut inside a record (header and part of the body
+    /// already read into OpenSSL) passed for a clean end (TLSStreamTests).
+    var hasBufferedInput: Bool { SSL_has_pending(ssl) == 1 || ciphertext.pendingInput > 0 }
 
     /// The ciphertext produced so far, in pool buffers that are the caller's now.
     func takeOutput() -> [Buffer] {

@@ -1,11 +1,15 @@
-/// TLS over a `UVStream`, driven by the loop: socket reads are fed into the
-/// session, decrypted bytes are handed on, and every ciphertext the session
-/// produces (handshake, data, alerts, close_notify) is drained and written.
+/// TLS over a byte stream (a socket, or any `ByteStream`: an egress proxy's
+/// tunnel, an in-memory pair in the unit tests), driven by the loop: transport
+/// reads are fed into the session, decrypted bytes are handed on, and every
+/// ciphertext the session produces (handshake, data, alerts, close_notify) is
+/// drained and written.
 ///
-/// Backpressure: while the consumer has stopped reading, the socket is not
-/// read either; at most one socket read of ciphertext waits inside OpenSSL.
+/// Backpressure: while the consumer has stopped reading, the transport is not
+/// read either; at most one transport read of ciphertext waits inside OpenSSL.
 public final class TLSStream: ByteStream {
-    private let tcp: UVStream
+    /// An existential, not a generic parameter: the relay's write costs one
+    /// indirect call more per buffer (not per byte), and callers keep one type.
+    private let transport: ByteStream
     private let session: TLSSession
     private let pool: BufferPool
     public var onRead: ((ReadEvent) -> Void)?
@@ -21,20 +25,31 @@ public final class TLSStream: ByteStream {
     /// alone, and the socket closes with the tunnel.
     var endsWithCloseNotifyOnly = false
 
-    /// Wraps a connected socket; call `handshake` next.
-    init(socket: UVStream, session: TLSSession) {
-        tcp = socket
+    /// Wraps a connected transport whose reads come from `pool`; call `handshake` next.
+    init(transport: ByteStream, pool: BufferPool, session: TLSSession) {
+        self.transport = transport
         self.session = session
-        pool = socket.loop.buffers
-        tcp.onRead = { [weak self] event in self?.socketRead(event) }
+        self.pool = pool
+        transport.onRead = { [weak self] event in self?.socketRead(event) }
     }
 
     public static func client(socket: UVStream, context: TLSContext, serverName: String, verifyName: Bool) throws(TLSError) -> TLSStream {
-        TLSStream(socket: socket, session: try TLSSession(client: context, serverName: serverName, verifyName: verifyName, pool: socket.loop.buffers))
+        try client(transport: socket, pool: socket.loop.buffers, context: context, serverName: serverName, verifyName: verifyName)
     }
 
     public static func server(socket: UVStream, context: TLSContext) throws(TLSError) -> TLSStream {
-        TLSStream(socket: socket, session: try TLSSession(server: context, pool: socket.loop.buffers))
+        try server(transport: socket, pool: socket.loop.buffers, context: context)
+    }
+
+    /// `pool`: the one the transport's reads come from and its writes give back to.
+    public static func client(transport: ByteStream, pool: BufferPool, context: TLSContext, serverName: String,
+                              verifyName: Bool) throws(TLSError) -> TLSStream {
+        TLSStream(transport: transport, pool: pool,
+                  session: try TLSSession(client: context, serverName: serverName, verifyName: verifyName, pool: pool))
+    }
+
+    public static func server(transport: ByteStream, pool: BufferPool, context: TLSContext) throws(TLSError) -> TLSStream {
+        TLSStream(transport: transport, pool: pool, session: try TLSSession(server: context, pool: pool))
     }
 
     /// Ciphertext that arrived before this stream took over the socket (an
@@ -52,7 +67,7 @@ public final class TLSStream: ByteStream {
     /// Runs the handshake; `completion` gets nil once it is done, or the reason it failed.
     public func handshake(completion: @escaping (TLSError?) -> Void) {
         handshakeCompletion = completion
-        tcp.startReading()
+        transport.startReading()
         continueHandshake()
     }
 
@@ -62,7 +77,7 @@ public final class TLSStream: ByteStream {
             flushOutput()
         case .done:
             flushOutput()
-            tcp.stopReading()  // until the consumer asks for data
+            transport.stopReading()  // until the consumer asks for data
             finishHandshake(nil)
         case .failed(let error):
             flushOutput()  // the alert tells the peer why
@@ -86,7 +101,7 @@ public final class TLSStream: ByteStream {
 
     public func stopReading() {
         consumerWantsData = false
-        tcp.stopReading()
+        transport.stopReading()
     }
 
     private func socketRead(_ event: ReadEvent) {
@@ -148,9 +163,9 @@ public final class TLSStream: ByteStream {
         }
         guard !isClosed else { return }
         if consumerWantsData && !socketEnded && !endDelivered {
-            tcp.startReading()
+            transport.startReading()
         } else {
-            tcp.stopReading()
+            transport.stopReading()
         }
     }
 
@@ -176,7 +191,7 @@ public final class TLSStream: ByteStream {
             completion(failure)
             return false
         }
-        let flushed = tcp.writeNow(drainOutput(), otherwise: completion)
+        let flushed = transport.writeNow(drainOutput(), otherwise: completion)
         session.releaseIdleBuffers()
         return flushed
     }
@@ -199,7 +214,7 @@ public final class TLSStream: ByteStream {
         session.sendCloseNotify()
         guard !endsWithCloseNotifyOnly else { return flushOutput(completion: completion) }
         flushOutput()
-        tcp.shutdownWrite(completion: completion)
+        transport.shutdownWrite(completion: completion)
     }
 
     /// Writes whatever ciphertext the session has produced.
@@ -210,10 +225,10 @@ public final class TLSStream: ByteStream {
             return
         }
         if let completion {
-            tcp.write(chunks, completion: completion)
+            transport.write(chunks, completion: completion)
         } else {
             // Handshake and protocol records: a failure shows up as a read error too.
-            tcp.write(chunks) { _ in }
+            transport.write(chunks) { _ in }
         }
     }
 
@@ -227,6 +242,6 @@ public final class TLSStream: ByteStream {
         isClosed = true
         onRead = nil
         handshakeCompletion = nil
-        tcp.close()
+        transport.close()
     }
 }

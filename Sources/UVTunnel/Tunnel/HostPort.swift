@@ -3,18 +3,18 @@
 /// Parsed strictly because the destination is copied into an HTTP request line
 /// and the gateway host into TLS SNI: only host-name characters, a validated
 /// IPv6 literal, and a decimal port 1...65535 get through.
-struct HostPort: Equatable, Sendable {
+package struct HostPort: Equatable, Sendable {
     /// Host name or address; IPv6 without brackets (as dialled and as SNI/cert name).
-    var host: String
+    package var host: String
     /// nil when the text had no port and none was required.
-    var port: UInt16?
+    package var port: UInt16?
 
     /// The host as written in a URL or authority: brackets around IPv6.
-    var hostForURL: String { host.contains(":") ? "[\(host)]" : host }
+    package var hostForURL: String { host.contains(":") ? "[\(host)]" : host }
 
     /// Why a piece of text is not a host:port, as a phrase that follows
     /// `invalid route "…": `.
-    struct Problem: Error, Equatable {
+    package struct Problem: Error, Equatable {
         var why: String
         init(_ why: String) { self.why = why }
     }
@@ -23,7 +23,7 @@ struct HostPort: Equatable, Sendable {
     static let maxHostLength = 253
 
     /// Caller has already rejected spaces, control and non-ASCII characters.
-    static func parse(_ text: Substring, portRequired: Bool) throws(Problem) -> HostPort {
+    package static func parse(_ text: Substring, portRequired: Bool) throws(Problem) -> HostPort {
         let bytes = Array(text.utf8)
         guard !bytes.isEmpty else {
             throw Problem("missing host; use host:port, e.g. db.corp:5432")

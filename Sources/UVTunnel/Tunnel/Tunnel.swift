@@ -79,6 +79,7 @@ public final class Tunnel {
     }
 
     public func start() {
+        guard state != .closed else { return }  // closed before it started: stays closed, logs nothing more
         let availability = tokens.token { [weak self] result in self?.tokenArrived(result) }
         proceed(availability)
     }
@@ -180,6 +181,8 @@ public final class Tunnel {
             let reason = options.explain(failure)
             if failure.isRefusal {
                 logger.error("refused \(destination): \(reason)")
+            } else if failure == .shutdown(drained: false) {
+                logger.info("failed \(destination): \(reason)")  // the user stopped uvtunnel: not an error
             } else if wasRelaying {
                 logger.warning("disconnected \(destination): \(up) bytes up, \(down) bytes down, \(seconds.formatted1)s: \(reason)")
             } else {

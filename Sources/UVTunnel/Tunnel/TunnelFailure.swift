@@ -31,6 +31,8 @@ public enum TunnelFailure: Error, Equatable, Sendable {
     /// The process is stopping: `drained` when the tunnel was relaying and
     /// used up the drain time, false when it closed before it opened.
     case shutdown(drained: Bool)
+    /// A second SIGINT/SIGTERM ended the drain before the tunnel finished.
+    case shutdownCutShort
 
     public enum RelaySide: String, Sendable { case local, gateway }
 
@@ -59,6 +61,7 @@ public enum TunnelFailure: Error, Equatable, Sendable {
         case .lifetimeReached(let milliseconds): return "closed after \((Double(milliseconds) / 1000).formatted1)s, its maximum lifetime"
         case .revoked(let reason): return reason
         case .shutdown(let drained): return drained ? "closed at shutdown after the drain time" : "closed at shutdown before the tunnel opened"
+        case .shutdownCutShort: return "closed at shutdown by a second signal during the drain"
         }
     }
 
@@ -101,7 +104,7 @@ public enum TunnelFailure: Error, Equatable, Sendable {
         case .relay(.gateway, _): return "gateway_io"
         case .lifetimeReached: return "lifetime"
         case .revoked: return "revoked"
-        case .shutdown: return "shutdown"
+        case .shutdown, .shutdownCutShort: return "shutdown"
         }
     }
 

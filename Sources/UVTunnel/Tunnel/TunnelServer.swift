@@ -168,8 +168,11 @@ public final class TunnelServer {
         }
     }
 
-    /// Stops accepting now; open tunnels get `drainMilliseconds` to finish on
-    /// their own, then are closed. `onDrained` runs when none is left.
+    /// Stops accepting now; relaying tunnels get `drainMilliseconds` to finish
+    /// on their own, then are closed. Tunnels that have not opened yet (waiting
+    /// for a sign-in, dialling, awaiting the gateway's answer) carry no data
+    /// that could finish, so they close at once rather than hold the exit up.
+    /// `onDrained` runs when none is left.
     public func shutdown(drainMilliseconds: UInt64) {
         guard !isShuttingDown else { return }
         isShuttingDown = true
@@ -178,6 +181,9 @@ public final class TunnelServer {
         probe = nil
         listener?.close()
         listener = nil
+        for tunnel in tunnels.values.sorted(by: { $0.id < $1.id }) where tunnel.state != .relaying {
+            tunnel.close(.failed(.shutdown(drained: false)))
+        }
         guard !tunnels.isEmpty else { return finishShutdown() }
         logger.info("stopped accepting; waiting up to \(Double(drainMilliseconds) / 1000)s for \(tunnels.count) open tunnel(s)")
         let timer = UVTimer(loop: loop)
@@ -186,6 +192,14 @@ public final class TunnelServer {
             guard let self else { return }
             self.logger.info("drain timeout: closing \(self.tunnels.count) tunnel(s)")
             for tunnel in Array(self.tunnels.values) { tunnel.close(.failed(.shutdown(drained: true))) }
+        }
+    }
+
+    /// A second SIGINT/SIGTERM during the drain: every tunnel closes now.
+    public func abortDrain() {
+        guard isShuttingDown else { return }
+        for tunnel in tunnels.values.sorted(by: { $0.id < $1.id }) {
+            tunnel.close(.failed(.shutdownCutShort))
         }
     }
 

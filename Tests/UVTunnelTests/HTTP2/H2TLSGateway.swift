@@ -1,5 +1,6 @@
 import CShims
 @testable import UVTunnel
+import UVTunnelGateway
 
 /// An HTTP/2 CONNECT gateway on this loop for connector tests: a TLS
 /// listener on 127.0.0.1 whose ALPN picks `protocols`' first match, and an

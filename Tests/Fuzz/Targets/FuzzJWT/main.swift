@@ -1,6 +1,7 @@
 import FuzzSupport
 import Foundation
 @testable import UVTunnel
+import UVTunnelGateway
 
 /// JWT.unverifiedClaims (the client reading `exp` of a cached or redirected
 /// token) and JWT.verify (the bundled gateway checking a client's token).

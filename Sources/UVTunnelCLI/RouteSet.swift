@@ -1,0 +1,133 @@
+import Logging
+import UVTunnel
+
+/// The routes being served, keyed by their `--listen` text: applying a new
+/// set (start what is new, keep what is unchanged, stop accepting on what is
+/// gone while its open tunnels run on), the SIGHUP reload of `--config`, and
+/// each route's `--recheck-interval` probe.
+final class RouteSet {
+    struct Running {
+        let prepared: PreparedEntry
+        let server: TunnelServer
+        let recheck: UVTimer?
+    }
+
+    private let loop: EventLoop
+    private let logger: Logger
+    private let listeners: RouteListeners
+    /// A server for an entry, with its token source (the supervisor's sign-ins).
+    private let makeServer: (PreparedEntry) throws -> TunnelServer
+    private var running: [String: Running] = [:]
+    private var retired: [ObjectIdentifier: TunnelServer] = [:]
+
+    init(loop: EventLoop, logger: Logger, listeners: RouteListeners, makeServer: @escaping (PreparedEntry) throws -> TunnelServer) {
+        self.loop = loop
+        self.logger = logger
+        self.listeners = listeners
+        self.makeServer = makeServer
+    }
+
+    /// Every server with tunnels that may still be open, retired ones included.
+    var allServers: [TunnelServer] { running.values.map(\.server) + Array(retired.values) }
+
+    /// A route that does not listen (stdio mode), served as is.
+    func add(_ key: String, _ prepared: PreparedEntry, server: TunnelServer) {
+        running[key] = Running(prepared: prepared, server: server, recheck: nil)
+    }
+
+    /// Stops the rechecks (at shutdown: no new probes while draining).
+    func stopRechecks() {
+        for item in running.values { item.recheck?.close() }
+    }
+
+    /// Starts what is new, keeps what is unchanged, stops accepting on what is
+    /// gone (its open tunnels run on). Returns the addresses now listening.
+    @discardableResult
+    func apply(_ entries: [PreparedEntry], failOnError: Bool) throws -> [SocketAddress] {
+        var next: [String: Running] = [:]
+        var bound: [SocketAddress] = []
+        let wanted = Set(entries.map(\.entry.listen))
+        for (key, old) in running where !wanted.contains(key) {
+            logger.info("route \(old.prepared.route.destination) on \(key) removed: stopped accepting")
+            retire(old)
+        }
+        for prepared in entries {
+            let key = prepared.entry.listen
+            if let old = running[key] {
+                if Self.sameTunnel(old.prepared.entry, prepared.entry) {
+                    next[key] = old
+                    bound.append(contentsOf: old.server.listenAddress.map { [$0] } ?? [])
+                    continue
+                }
+                retire(old)
+            }
+            do {
+                let started = try start(prepared)
+                next[key] = started
+                if let address = started.server.listenAddress { bound.append(address) }
+            } catch {
+                if failOnError { throw error }
+                logger.error("\(error)")
+            }
+        }
+        running = next
+        return bound
+    }
+
+    /// SIGHUP with --config: the new set, or a clear error and the old set.
+    func reload(_ path: String) {
+        do {
+            let config = try EntrySource.readConfig(path)
+            var prepared: [PreparedEntry] = []
+            for entry in config.tunnels {
+                do throws(PreparedEntry.Failure) { prepared.append(try PreparedEntry(entry, logger: logger)) } catch {
+                    throw UsageError("--config \(path): line \(entry.line ?? 0): \(error.description)")
+                }
+            }
+            try apply(prepared, failOnError: false)
+            logger.info("reloaded \(path): \(running.count) route(s)")
+        } catch {
+            logger.error("reload rejected, keeping the running routes: \(error)")
+        }
+    }
+
+    private static func sameTunnel(_ a: TunnelEntry, _ b: TunnelEntry) -> Bool {
+        var a = a, b = b
+        a.line = nil
+        b.line = nil
+        return a == b
+    }
+
+    private func start(_ prepared: PreparedEntry) throws -> Running {
+        let server = try makeServer(prepared)
+        _ = try listeners.listen(server, for: prepared)
+        return Running(prepared: prepared, server: server, recheck: startRecheck(prepared, server))
+    }
+
+    /// `--recheck-interval`: a CONNECT probe per interval; 3xx/401/403 means
+    /// the gateway no longer admits this token for the route.
+    private func startRecheck(_ prepared: PreparedEntry, _ server: TunnelServer) -> UVTimer? {
+        guard let interval = prepared.entry.recheckInterval else { return nil }
+        let timer = UVTimer(loop: loop)
+        let milliseconds = UInt64(interval * 1000)
+        timer.start(milliseconds: milliseconds, repeat: milliseconds) { [logger] in
+            guard server.openTunnelCount > 0 else { return }
+            server.probeGateway { status in
+                guard let status, (300..<400).contains(status) || status == 401 || status == 403 else { return }
+                let count = server.openTunnelCount
+                let why = "recheck: the gateway answered \(ConnectOutcome.logMessage(status: status)) for \(server.route.destination)"
+                logger.warning("\(why); closing \(count) tunnel(s)")
+                server.closeAll(reason: why)
+            }
+        }
+        return timer
+    }
+
+    private func retire(_ old: Running) {
+        old.recheck?.close()
+        let id = ObjectIdentifier(old.server)
+        retired[id] = old.server
+        old.server.onFinished = { [weak self] in self?.retired[id] = nil }
+        old.server.stopAccepting()
+    }
+}

@@ -1,0 +1,1 @@
+../../UVTunnelTests/Support/HTTPResponseTestSupport.swift
