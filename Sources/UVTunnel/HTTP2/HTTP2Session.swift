@@ -15,6 +15,9 @@ public struct HTTP2Settings: Sendable {
     /// Streams at once on one connection (`--max-streams-per-connection`),
     /// never more than the server's SETTINGS_MAX_CONCURRENT_STREAMS.
     public var maxStreams = 100
+    /// Connections one connector has open or being dialled at most; a
+    /// tunnel that would need another fails (`HTTP2Failure.connectionLimit`).
+    public var maxConnections = 64
     /// A connection silent this long gets a PING; silent twice as long, it is dead.
     public var pingIntervalMilliseconds: UInt64 = 15_000
 

@@ -75,6 +75,9 @@ public final class HTTP2Connector: GatewayConnector {
         if let dial = dials.first(where: { $0.waiting.count < settings.maxStreams }) {
             return dial.add(attempt)
         }
+        guard connections.count + dials.count < settings.maxConnections else {
+            return attempt.finish(.failure(.http2(.connectionLimit(settings.maxConnections))))
+        }
         let dial = HTTP2Dial(loop: loop, target: target) { [weak self] dial, result in
             self?.dialled(dial, result)
         }
@@ -143,6 +146,14 @@ public final class HTTP2Connector: GatewayConnector {
         dials.removeAll { $0 === dial }
         connections.append(connection)
         let waiting = dial.waiting
+        // A connection that takes no stream at all (SETTINGS_MAX_CONCURRENT_STREAMS
+        // 0, or a GOAWAY with its SETTINGS) fails the tunnels that dialled it:
+        // placing them again would dial again, and so on without end.
+        guard connection.session.canOpenStream else {
+            let why = connection.session.isGoingAway ? "it sent GOAWAY" : "its SETTINGS allow 0 concurrent streams"
+            for attempt in waiting { attempt.finish(.failure(.http2(.takesNoStreams(why)))) }
+            return connection.close()
+        }
         for attempt in waiting { place(attempt) }
         connection.closeWhenUnused()
     }

@@ -18,6 +18,10 @@ final class H2TLSGateway {
     /// True: what clients send is dropped unread, so nothing is answered
     /// (not even PING), as from a gateway that hung or a path that died.
     var muted = false
+    /// Connections accepted so far (TLS up), closed ones included.
+    private(set) var acceptedCount = 0
+    /// True: each new connection sends GOAWAY (last stream 0) right after its SETTINGS.
+    var goAwayAtOnce = false
 
     private let maxConcurrentStreams: UInt32
 
@@ -42,6 +46,7 @@ final class H2TLSGateway {
                                       maxConcurrentStreams: self.maxConcurrentStreams)
             server.answer = self.answer
             self.connections.append((tls, server))
+            self.acceptedCount += 1
             tls.onRead = { [weak self, weak server] event in
                 switch event {
                 case .data(let buffer):
@@ -53,6 +58,7 @@ final class H2TLSGateway {
                 }
             }
             tls.startReading()
+            if self.goAwayAtOnce { server.goAway(lastStreamID: 0) }
             server.flush()
         }
     }

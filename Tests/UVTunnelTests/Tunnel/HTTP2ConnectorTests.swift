@@ -47,13 +47,14 @@ final class HTTP2ConnectorTests: XCTestCase {
         return TunnelOptions(route: route, tls: try TLSContext.client(client))
     }
 
-    private func connector(maxStreams: Int = 100, idleMilliseconds: UInt64 = 30_000,
+    private func connector(maxStreams: Int = 100, maxConnections: Int = 64, idleMilliseconds: UInt64 = 30_000,
                            pingMilliseconds: UInt64 = 15_000) throws -> HTTP2Connector {
         var client = TLSClientOptions()
         client.extraCAPEM = gateway.certificatePEM
         client.alpnProtocols = ["h2", "http/1.1"]
         var settings = HTTP2Settings()
         settings.maxStreams = maxStreams
+        settings.maxConnections = maxConnections
         settings.pingIntervalMilliseconds = pingMilliseconds
         return HTTP2Connector(loop: loop, options: try options(), tls: try TLSContext.client(client), settings: settings,
                               idleMilliseconds: idleMilliseconds, logger: logger)
@@ -87,6 +88,52 @@ final class HTTP2ConnectorTests: XCTestCase {
         XCTAssert(attempts.allSatisfy { $0.stage == .finished })
         streams.forEach { $0.close() }
         connector.shutdown()
+    }
+
+    func testAConnectionWhoseSettingsAllowNoStreamsFailsItsTunnelsInsteadOfDiallingAgain() throws {
+        gateway.close()
+        gateway = try H2TLSGateway(loop: loop, maxConcurrentStreams: 0)
+        let connector = try connector()
+        var results: [Result<ByteStream, TunnelFailure>] = []
+        let attempts = (0..<3).map { _ in connector.open(destination: "db.internal:5432", token: nil) { results.append($0) } }
+        spin("three answers") { results.count == 3 }
+        for result in results {
+            guard case .failure(let failure) = result else { return XCTFail("\(result)") }
+            XCTAssertEqual(failure, .http2(.takesNoStreams("its SETTINGS allow 0 concurrent streams")))
+        }
+        XCTAssertEqual(gateway.acceptedCount, 1, "one connection dialled, not one after another")
+        spin("the useless connection to close") { connector.connectionCount == 0 && gateway.closedCount == 1 }
+        XCTAssert(attempts.allSatisfy { $0.stage == .finished })
+        connector.shutdown()
+    }
+
+    func testSettingsThenGoAwayAtOnceFailsTheTunnelsWithoutEndlessDialling() throws {
+        gateway.goAwayAtOnce = true
+        let connector = try connector()
+        var results: [Result<ByteStream, TunnelFailure>] = []
+        let attempts = (0..<3).map { _ in connector.open(destination: "db.internal:5432", token: nil) { results.append($0) } }
+        spin("three answers") { results.count == 3 }
+        XCTAssertEqual(results.filter { (try? $0.get()) != nil }.count, 0, "\(results)")
+        // SETTINGS and GOAWAY in one read fail at once; apart, the refused
+        // streams go again once, on one more connection.
+        XCTAssertLessThanOrEqual(gateway.acceptedCount, 2)
+        spin("the connections to close") { connector.connectionCount == 0 }
+        XCTAssert(attempts.allSatisfy { $0.stage == .finished })
+        connector.shutdown()
+    }
+
+    func testATunnelThatWouldNeedOneConnectionTooManyFailsWithTheLimit() throws {
+        gateway.answer = { _ in 0 }  // streams stay open, waiting for an answer
+        let connector = try connector(maxStreams: 1, maxConnections: 2)
+        var results: [Result<ByteStream, TunnelFailure>] = []
+        let attempts = (0..<3).map { _ in connector.open(destination: "db.internal:5432", token: nil) { results.append($0) } }
+        spin("the third tunnel to fail") { results.count == 1 }
+        XCTAssertEqual(results.first.flatMap { if case .failure(let f) = $0 { f } else { nil } }, .http2(.connectionLimit(2)))
+        XCTAssertEqual(TunnelFailure.http2(.connectionLimit(2)).metricClass, "connect")
+        spin("two connections") { gateway.connections.count == 2 }
+        attempts.forEach { $0.cancel() }
+        connector.shutdown()
+        spin("both closed") { gateway.closedCount == 2 }
     }
 
     func testAConnectionWithoutStreamsClosesAfterItsIdleTime() throws {
