@@ -359,7 +359,13 @@ final class HTTP2Session {
         for stream in open { stream.connectionLost(reason ?? "the connection was closed") }
         transport.onRead = nil
         transport.close()
-        for stream in open { stream.deliver() }
+        // Streams nghttp2 closed in this same round (a reset just before a
+        // fatal error) are no longer in `streams`: their events wait only in
+        // `eventful`, and they too must hear them, or their tunnels hang.
+        var told = Set<ObjectIdentifier>()
+        let pending = eventful + open
+        eventful.removeAll()
+        for stream in pending where told.insert(ObjectIdentifier(stream)).inserted { stream.deliver() }
         eventful.removeAll()
         let done = onClosed
         onClosed = nil

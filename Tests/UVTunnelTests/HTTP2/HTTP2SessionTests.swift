@@ -189,6 +189,27 @@ final class HTTP2SessionTests: XCTestCase {
 
     /// A server that never opens its window: the stream takes the initial
     /// window's worth, then queues only up to its limit and pauses the writer.
+    func testAStreamResetJustBeforeAFatalSessionErrorStillHearsItsReset() {
+        let (stream, reader, id) = openStream()
+        stream.startReading()
+        // One read: RST_STREAM(CANCEL) on the stream, then more PINGs than
+        // nghttp2 queues ACKs for (NGHTTP2_ERR_FLOODED ends the session).
+        var bytes = frame(type: 3, stream: id, payload: [0, 0, 0, 8])
+        for _ in 0..<1100 { bytes += frame(type: 6, stream: 0, payload: Array(repeating: 0, count: 8)) }
+        transport.inject(bytes)
+        spin("the session to fail") { session.isClosed }
+        spin("the reset to reach the stream's reader") { reader.error != nil }
+        XCTAssertEqual(reader.error, "the gateway reset the stream: CANCEL (0x8)")
+        stream.close()
+    }
+
+    /// One raw HTTP/2 frame (no flags), as a hostile server would write it.
+    private func frame(type: UInt8, stream: Int32, payload: [UInt8]) -> [UInt8] {
+        let length = payload.count, id = UInt32(stream)
+        return [UInt8(length >> 16 & 0xff), UInt8(length >> 8 & 0xff), UInt8(length & 0xff), type, 0,
+                UInt8(id >> 24), UInt8(id >> 16 & 0xff), UInt8(id >> 8 & 0xff), UInt8(id & 0xff)] + payload
+    }
+
     func testAServerThatNeverOpensItsWindowPausesTheWriterWithBoundedMemory() {
         server.holdWindows = true
         let (stream, _, id) = openStream()
