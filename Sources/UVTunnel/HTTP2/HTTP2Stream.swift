@@ -87,16 +87,30 @@ public final class HTTP2Stream: SharedConnectionStream {
             completion(StreamError(message: failure?.description ?? "the HTTP/2 stream is closed"))
             return false
         }
-        for buffer in buffers {
-            if buffer.isEmpty { pool.give(buffer) } else {
-                outboundBytes += buffer.count
-                outbound.append(buffer)
-            }
-        }
+        for buffer in buffers { enqueue(buffer) }
         session?.resume(self)
         guard outboundBytes >= outboundLimit else { return true }
         writeWaiter = completion
         return false
+    }
+
+    /// Queues `buffer`'s bytes, first into the free space of the last queued
+    /// buffer, so the queue holds pool buffers in proportion to its bytes
+    /// (the limit counts bytes): a relay's 64 KiB read buffer carrying one
+    /// byte goes back to the pool instead of waiting whole in the queue.
+    private func enqueue(_ buffer: Buffer) {
+        outboundBytes += buffer.count
+        if let last = outbound.last, last.freeSpace > 0, !buffer.isEmpty {
+            let moved = last.fill { base, space in
+                buffer.withReadableBytes { bytes in
+                    let n = min(space, bytes.count)
+                    base.copyMemory(from: bytes.baseAddress!, byteCount: n)
+                    return n
+                }
+            }
+            buffer.consume(moved)
+        }
+        if buffer.isEmpty { pool.give(buffer) } else { outbound.append(buffer) }
     }
 
     /// Sends END_STREAM after what is queued. A stream that is already over

@@ -241,6 +241,28 @@ final class HTTP2SessionTests: XCTestCase {
         stream.close()
     }
 
+    func testSmallWritesShareQueuedBuffersSoTheQueueHoldsFewPoolBuffers() {
+        server.holdWindows = true
+        let (stream, _, id) = openStream()
+        // Fill the server's window first, so later writes only queue.
+        XCTAssertTrue(stream.writeNow(buffers(Array(repeating: 1, count: 65_535)), otherwise: { _ in }))
+        spin("the initial window at the server") { server.streams[id]!.received.count == 65_535 }
+        let before = loop.buffers.outstanding
+        for _ in 0..<1_000 {
+            let one = loop.buffers.take()
+            one.append([0x5a])  // a relay read of one byte, in a whole pool buffer
+            XCTAssertTrue(stream.writeNow([one], otherwise: { _ in }))
+        }
+        XCTAssertLessThanOrEqual(loop.buffers.outstanding - before, 1, "1000 queued bytes hold one pool buffer, not 1000")
+        server.consumeAll(server.streams[id]!)
+        spin("every byte at the server") {
+            server.consumeAll(server.streams[id]!)
+            return server.streams[id]!.received.count == 65_535 + 1_000
+        }
+        XCTAssertEqual(Array(server.streams[id]!.received.suffix(1_000)), Array(repeating: 0x5a, count: 1_000))
+        stream.close()
+    }
+
     /// The gateway ends its side and resets with NO_ERROR (it wants nothing
     /// more, as nghttpx does when its backend closes): our later shutdown
     /// completes cleanly, at once, with no other traffic to wake it.
