@@ -54,6 +54,7 @@ final class HTTP2Session {
     /// A transport write is queued: no more frames until it completes.
     private var isWriting = false
     private var isPumping = false
+    private var isStarted = false
     private var pumpAgain = false
     /// Next-turn delivery of stream events caused by a consumer's own call.
     private let soon: UVTimer
@@ -88,8 +89,8 @@ final class HTTP2Session {
 
     var canOpenStream: Bool { isReady && !isClosed && !isGoingAway && openStreamCount < capacity }
 
-    /// Takes over `transport` (a TLS stream whose ALPN is h2) and sends the
-    /// connection preface with our SETTINGS.
+    /// Takes over `transport` (a TLS stream whose ALPN is h2), closing it if
+    /// this throws; `start` sends the connection preface with our SETTINGS.
     init(transport: ByteStream, loop: EventLoop, settings: HTTP2Settings, connectionID: Int = 0) throws(HTTP2Failure) {
         self.transport = transport
         self.connectionID = connectionID
@@ -101,6 +102,7 @@ final class HTTP2Session {
         raw = HTTP2Callbacks.makeClientSession(userData: context.toOpaque())
         guard let raw else {
             soon.close()
+            transport.close()
             throw .connectionLost("cannot create an HTTP/2 session (out of memory)")
         }
         box.session = self
@@ -111,6 +113,14 @@ final class HTTP2Session {
         ]
         _ = nghttp2_submit_settings(raw, UInt8(NGHTTP2_FLAG_NONE.rawValue), &entries, entries.count)
         _ = nghttp2_session_set_local_window_size(raw, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, settings.connectionWindow)
+    }
+
+    /// Sends the preface and starts reading. Called once the owner set
+    /// `onClosed` (and the rest): a transport that fails the first write at
+    /// once closes the session in here, and someone must hear of it.
+    func start() {
+        guard !isClosed, !isStarted else { return }
+        isStarted = true
         transport.onRead = { [weak self] event in self?.transportRead(event) }
         transport.startReading()
         pump(deliver: true)

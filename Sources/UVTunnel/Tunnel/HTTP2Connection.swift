@@ -31,7 +31,13 @@ final class HTTP2Connection {
             self.onClosed = nil
             done?(reason)
         }
+    }
+
+    /// Starts the session and the liveness check, once `onClosed` and
+    /// `onReady` are set (the session may close inside this).
+    func start() {
         pingTimer.start(milliseconds: pingMilliseconds, repeat: pingMilliseconds) { [weak self] in self?.checkLiveness() }
+        session.start()
     }
 
     /// Starts the idle timer if no stream was opened on it.

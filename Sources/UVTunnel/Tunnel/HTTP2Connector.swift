@@ -137,6 +137,7 @@ public final class HTTP2Connector: GatewayConnector {
                 let failure = TunnelFailure.http2(.connectionLost(reason ?? "the connection was closed"))
                 for attempt in dial.waiting { attempt.finish(.failure(failure)) }
             }
+            connection.start()
         }
     }
 

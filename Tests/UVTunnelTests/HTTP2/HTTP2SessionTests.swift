@@ -15,6 +15,7 @@ final class HTTP2SessionTests: XCTestCase {
         transport = MemoryTransport(loop: loop)
         server = H2TestServer(transport: transport)
         session = try HTTP2Session(transport: transport, loop: loop, settings: HTTP2Settings())
+        session.start()
         XCTAssertFalse(session.canOpenStream, "no stream before the server's SETTINGS")
         spin("the server's SETTINGS") { session.isReady }
     }
@@ -203,6 +204,18 @@ final class HTTP2SessionTests: XCTestCase {
         stream.close()
     }
 
+    func testATransportThatRefusesTheFirstWriteAtOnceClosesTheSessionForItsOwnerToHear() throws {
+        let refusing = RefusingTransport(loop: loop)
+        let early = try HTTP2Session(transport: refusing, loop: loop, settings: HTTP2Settings())
+        var reason: String?
+        early.onClosed = { reason = $0 }
+        early.start()
+        spin("the owner to hear") { reason != nil }
+        XCTAssertEqual(reason, "encrypting failed")
+        XCTAssertTrue(early.isClosed)
+        XCTAssertTrue(refusing.isClosed, "the transport is closed with the session")
+    }
+
     /// One raw HTTP/2 frame (no flags), as a hostile server would write it.
     private func frame(type: UInt8, stream: Int32, payload: [UInt8]) -> [UInt8] {
         let length = payload.count, id = UInt32(stream)
@@ -300,5 +313,35 @@ final class HTTP2SessionTests: XCTestCase {
         }
         XCTAssertEqual(transport.writeCalls - before, 1, "one write for twenty tunnels' messages")
         opened.forEach { $0.0.close() }
+    }
+}
+
+/// A transport whose every write fails inside the call (as TLSStream.writeNow
+/// does when encrypting fails): the completion runs before writeNow returns.
+private final class RefusingTransport: ByteStream {
+    var onRead: ((ReadEvent) -> Void)?
+    private let loop: EventLoop
+    private(set) var isClosed = false
+
+    init(loop: EventLoop) { self.loop = loop }
+
+    func startReading() {}
+    func stopReading() {}
+
+    func write(_ buffers: [Buffer], completion: @escaping (StreamError?) -> Void) {
+        _ = writeNow(buffers, otherwise: completion)
+    }
+
+    func writeNow(_ buffers: [Buffer], otherwise completion: @escaping (StreamError?) -> Void) -> Bool {
+        buffers.forEach { loop.buffers.give($0) }
+        completion(StreamError(message: "encrypting failed"))
+        return false
+    }
+
+    func shutdownWrite(completion: @escaping (StreamError?) -> Void) { completion(nil) }
+
+    func close() {
+        isClosed = true
+        onRead = nil
     }
 }
