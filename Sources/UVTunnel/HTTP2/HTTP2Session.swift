@@ -126,7 +126,11 @@ final class HTTP2Session {
         pump(deliver: true)
     }
 
+    /// Dropped without `close()` (an owner that forgot, or was dropped
+    /// itself): the streams still hear, the timer and transport still close.
+    /// No GOAWAY: sending would hand out references to a dying object.
     deinit {
+        finish("the connection was dropped")
         if let raw { nghttp2_session_del(raw) }
         context.release()
     }

@@ -33,6 +33,14 @@ final class HTTP2Connection {
         }
     }
 
+    /// Dropped without `close()`: its timers and session still close (the
+    /// ping timer would otherwise repeat for ever).
+    deinit {
+        idleTimer.close()
+        pingTimer.close()
+        session.close()
+    }
+
     /// Starts the session and the liveness check, once `onClosed` and
     /// `onReady` are set (the session may close inside this).
     func start() {

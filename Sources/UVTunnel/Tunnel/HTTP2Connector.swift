@@ -54,6 +54,11 @@ public final class HTTP2Connector: GatewayConnector {
         return attempt
     }
 
+    /// Dropped without `shutdown()`: its connections and dials still close.
+    deinit {
+        shutdown()
+    }
+
     public func shutdown() {
         for dial in dials {
             dial.cancel()

@@ -216,6 +216,21 @@ final class HTTP2SessionTests: XCTestCase {
         XCTAssertTrue(refusing.isClosed, "the transport is closed with the session")
     }
 
+    func testADroppedSessionClosesItsTransport() throws {
+        let pair = MemoryStreamPair(loop: loop)
+        var dropped: HTTP2Session? = try HTTP2Session(transport: pair.a, loop: loop, settings: HTTP2Settings())
+        dropped!.start()
+        var peerEnded = false
+        pair.b.onRead = { [loop] event in
+            if case .data(let buffer) = event { loop!.buffers.give(buffer) } else { peerEnded = true }
+        }
+        pair.b.startReading()
+        spin("the preface at the peer") { pair.b.bytesDelivered > 0 }
+        dropped = nil  // no close()
+        spin("the transport to close") { peerEnded }
+        pair.b.close()
+    }
+
     /// One raw HTTP/2 frame (no flags), as a hostile server would write it.
     private func frame(type: UInt8, stream: Int32, payload: [UInt8]) -> [UInt8] {
         let length = payload.count, id = UInt32(stream)

@@ -136,6 +136,18 @@ final class HTTP2ConnectorTests: XCTestCase {
         spin("both closed") { gateway.closedCount == 2 }
     }
 
+    func testADroppedConnectorClosesItsConnectionsAndEveryHandle() throws {
+        var connector: HTTP2Connector? = try connector()
+        var result: Result<ByteStream, TunnelFailure>?
+        let attempt = connector!.open(destination: "db.internal:5432", token: nil) { result = $0 }
+        spin("the answer") { result != nil }
+        let stream = try XCTUnwrap(try? result?.get())
+        XCTAssertEqual(attempt.stage, .finished)
+        stream.close()
+        connector = nil  // no shutdown(): tearDown checks that no handle (ping timer, socket) is left
+        spin("the gateway to see the connection close") { gateway.closedCount == 1 }
+    }
+
     func testAConnectionWithoutStreamsClosesAfterItsIdleTime() throws {
         let connector = try connector(idleMilliseconds: 50)
         var result: Result<ByteStream, TunnelFailure>?
