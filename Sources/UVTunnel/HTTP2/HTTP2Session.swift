@@ -51,6 +51,8 @@ final class HTTP2Session {
     private var streams: [Int32: HTTP2Stream] = [:]
     /// Streams with something to tell their consumer, in the order it happened.
     private var eventful: [HTTP2Stream] = []
+    /// Work for the next turn (`later`).
+    private var deferred: [() -> Void] = []
     /// A transport write is queued: no more frames until it completes.
     private var isWriting = false
     private var isPumping = false
@@ -174,6 +176,14 @@ final class HTTP2Session {
         guard let raw, streams[stream.id] === stream else { return }
         _ = nghttp2_submit_rst_stream(raw, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream.id, NGHTTP2_CANCEL.rawValue)
         pump(deliver: false)
+    }
+
+    /// Runs `body` on a later loop turn (a closed stream's cancelled
+    /// completions); at once when the session closes first.
+    func later(_ body: @escaping () -> Void) {
+        guard !isClosed else { return body() }
+        deferred.append(body)
+        armSoon()
     }
 
     /// Called by a stream that has an event for its consumer.
@@ -301,7 +311,16 @@ final class HTTP2Session {
         }
     }
 
+    private func runDeferred() {
+        while !deferred.isEmpty {
+            let batch = deferred
+            deferred.removeAll()
+            batch.forEach { $0() }
+        }
+    }
+
     private func deliverEvents() {
+        runDeferred()
         while !eventful.isEmpty {
             let batch = eventful
             eventful.removeAll(keepingCapacity: true)
@@ -381,6 +400,7 @@ final class HTTP2Session {
         eventful.removeAll()
         for stream in pending where told.insert(ObjectIdentifier(stream)).inserted { stream.deliver() }
         eventful.removeAll()
+        runDeferred()
         let done = onClosed
         onClosed = nil
         onStreamsChanged = nil

@@ -1,3 +1,5 @@
+import CShims
+
 /// One tunnel on a shared HTTP/2 connection, as a `ByteStream`: a CONNECT
 /// stream whose DATA goes both ways. Local EOF (`shutdownWrite`) is
 /// END_STREAM; the gateway's END_STREAM is our EOF; `close` is
@@ -131,8 +133,16 @@ public final class HTTP2Stream: SharedConnectionStream {
         isClosed = true
         onRead = nil
         onResponse = nil
+        // A pending write or shutdown hears ECANCELED on the next turn, as on
+        // a socket closed under it (the caller may be waiting to free things).
+        let waiters = [writeWaiter.map { ($0, "write") }, shutdownWaiter.map { ($0, "shutdown") }].compactMap { $0 }
         writeWaiter = nil
         shutdownWaiter = nil
+        if !waiters.isEmpty {
+            session?.later {
+                for (waiter, operation) in waiters { waiter(StreamError(UVError(UV_ECANCELED.rawValue, operation))) }
+            }
+        }
         inbound.forEach { pool.give($0) }
         inbound.removeAll()
         outbound.forEach { pool.give($0) }

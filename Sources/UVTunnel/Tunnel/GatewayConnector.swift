@@ -38,6 +38,11 @@ public enum ConnectStage: Equatable, Sendable {
 
 /// A gateway stream that is one of many on a shared connection (an HTTP/2
 /// stream): a tunnel's log lines name the connection and the stream.
+///
+/// `writeNow` true means the bytes are taken (queued on the stream, within
+/// its bound), not that they reached a socket: they leave as the peer's
+/// flow-control window allows, and `close` before then drops them (the
+/// stream is reset), as closing a socket drops its unsent buffer.
 public protocol SharedConnectionStream: ByteStream {
     /// E.g. ["connection": "h2-3", "stream": "5"].
     var logMetadata: [String: String] { get }

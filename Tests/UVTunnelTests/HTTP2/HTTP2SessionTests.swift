@@ -1,3 +1,4 @@
+import CShims
 import XCTest
 @testable import UVTunnel
 
@@ -229,6 +230,24 @@ final class HTTP2SessionTests: XCTestCase {
         dropped = nil  // no close()
         spin("the transport to close") { peerEnded }
         pair.b.close()
+    }
+
+    func testClosingAStreamCancelsItsPendingWriteAndShutdownOnTheNextTurn() {
+        server.holdWindows = true
+        let (stream, _, _) = openStream()
+        var writeError: StreamError?
+        var shutdownError: StreamError?
+        var paused = false
+        while !paused {
+            paused = !stream.writeNow(buffers(Array(repeating: 7, count: 60_000)), otherwise: { writeError = $0 })
+        }
+        stream.shutdownWrite { shutdownError = $0 }
+        stream.close()
+        XCTAssertNil(writeError, "not from inside close()")
+        XCTAssertNil(shutdownError, "not from inside close()")
+        spin("both completions") { writeError != nil && shutdownError != nil }
+        XCTAssertEqual(writeError?.code, UV_ECANCELED.rawValue)
+        XCTAssertEqual(shutdownError?.code, UV_ECANCELED.rawValue)
     }
 
     /// One raw HTTP/2 frame (no flags), as a hostile server would write it.
