@@ -94,11 +94,12 @@ public final class HTTP2Connector: GatewayConnector {
     func withdraw(_ attempt: HTTP2ConnectAttempt, from dial: HTTP2Dial) {
         dial.remove(attempt)
         // Nobody waits for it any more: a dial that is stuck is not worth
-        // finishing (a connection already up stays, and idles out if unused).
-        if dial.waiting.isEmpty && dial.connection == nil {
-            dial.cancel()
-            dials.removeAll { $0 === dial }
-        }
+        // finishing, nor a connection whose SETTINGS never came (new tunnels
+        // would join it and time out in turn); the next tunnel dials afresh.
+        guard dial.waiting.isEmpty else { return }
+        dials.removeAll { $0 === dial }
+        dial.cancel()
+        dial.connection?.close()
     }
 
     private func dialled(_ dial: HTTP2Dial, _ result: Result<ByteStream, DialFailure>) {

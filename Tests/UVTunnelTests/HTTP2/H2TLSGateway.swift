@@ -59,7 +59,7 @@ final class H2TLSGateway {
             }
             tls.startReading()
             if self.goAwayAtOnce { server.goAway(lastStreamID: 0) }
-            server.flush()
+            if !self.muted { server.flush() }  // muted: not even SETTINGS
         }
     }
 

@@ -40,15 +40,17 @@ final class HTTP2ConnectorTests: XCTestCase {
         }
     }
 
-    private func options() throws -> TunnelOptions {
+    private func options(connectTimeoutMilliseconds: UInt64 = 15_000) throws -> TunnelOptions {
         var client = TLSClientOptions()
         client.extraCAPEM = gateway.certificatePEM
         let route = try Route.parse("db.internal:5432", pomeriumURL: "https://127.0.0.1:\(gateway.address.port)")
-        return TunnelOptions(route: route, tls: try TLSContext.client(client))
+        var options = TunnelOptions(route: route, tls: try TLSContext.client(client))
+        options.connectTimeoutMilliseconds = connectTimeoutMilliseconds
+        return options
     }
 
     private func connector(maxStreams: Int = 100, maxConnections: Int = 64, idleMilliseconds: UInt64 = 30_000,
-                           pingMilliseconds: UInt64 = 15_000) throws -> HTTP2Connector {
+                           pingMilliseconds: UInt64 = 15_000, connectTimeoutMilliseconds: UInt64 = 15_000) throws -> HTTP2Connector {
         var client = TLSClientOptions()
         client.extraCAPEM = gateway.certificatePEM
         client.alpnProtocols = ["h2", "http/1.1"]
@@ -56,7 +58,7 @@ final class HTTP2ConnectorTests: XCTestCase {
         settings.maxStreams = maxStreams
         settings.maxConnections = maxConnections
         settings.pingIntervalMilliseconds = pingMilliseconds
-        return HTTP2Connector(loop: loop, options: try options(), tls: try TLSContext.client(client), settings: settings,
+        return HTTP2Connector(loop: loop, options: try options(connectTimeoutMilliseconds: connectTimeoutMilliseconds), tls: try TLSContext.client(client), settings: settings,
                               idleMilliseconds: idleMilliseconds, logger: logger)
     }
 
@@ -146,6 +148,25 @@ final class HTTP2ConnectorTests: XCTestCase {
         stream.close()
         connector = nil  // no shutdown(): tearDown checks that no handle (ping timer, socket) is left
         spin("the gateway to see the connection close") { gateway.closedCount == 1 }
+    }
+
+    func testAConnectionWhoseSettingsNeverCameClosesWhenItsLastTunnelGivesUp() throws {
+        gateway.muted = true  // TLS comes up, then not even SETTINGS
+        let connector = try connector(connectTimeoutMilliseconds: 200)
+        var result: Result<ByteStream, TunnelFailure>?
+        let first = connector.open(destination: "db.internal:5432", token: nil) { result = $0 }
+        spin("the first tunnel to time out") { result != nil }
+        guard case .failure(.timedOut) = result else { return XCTFail("\(String(describing: result))") }
+        spin("the connection to close") { gateway.closedCount == 1 }
+        gateway.muted = false
+        result = nil
+        let second = connector.open(destination: "db.internal:5432", token: nil) { result = $0 }
+        spin("the second tunnel") { result != nil }
+        XCTAssertNotNil(try? result?.get(), "a fresh connection, not the stuck one: \(String(describing: result))")
+        XCTAssertEqual(gateway.acceptedCount, 2)
+        XCTAssertEqual([first.stage, second.stage], [.finished, .finished])
+        (try? result?.get())?.close()
+        connector.shutdown()
     }
 
     func testAConnectionWithoutStreamsClosesAfterItsIdleTime() throws {
