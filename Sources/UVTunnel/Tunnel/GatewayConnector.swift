@@ -34,6 +34,18 @@ public protocol ConnectAttempt: AnyObject {
 /// The stages an attempt goes through.
 public enum ConnectStage: Equatable, Sendable {
     case resolving, connecting, proxyConnect, handshaking, awaitingAnswer, finished
+
+    /// The stage of an attempt whose gateway dialer is at `dialing`
+    /// (`finished`: the dialer is done, what follows is the attempt's own).
+    init(dialing: GatewayDialer.Stage) {
+        switch dialing {
+        case .idle, .resolving: self = .resolving
+        case .connecting: self = .connecting
+        case .proxyConnect: self = .proxyConnect
+        case .handshaking: self = .handshaking
+        case .finished: self = .finished
+        }
+    }
 }
 
 /// A gateway stream that is one of many on a shared connection (an HTTP/2

@@ -29,12 +29,7 @@ public final class HTTP2Connector: GatewayConnector {
         self.settings = settings
         self.idleMilliseconds = idleMilliseconds
         self.logger = logger
-        let route = options.route
-        let proxy = options.egressProxy.proxy(forHost: route.gatewayHost, port: route.gatewayPort, tls: options.tls != nil)
-        target = DialTarget(host: route.gatewayHost, port: route.gatewayPort, tls: tls,
-                            verifyHostName: options.verifyHostName, proxy: proxy, userAgent: options.userAgent)
-        gatewayName = "\(route.useTLS ? "https" : "http")://\(route.gatewayAuthority)"
-            + (proxy.map { " through egress proxy \($0.authority)" } ?? "")
+        (target, gatewayName) = DialTarget.gateway(of: options, tls: tls)
         if options.tls == nil || tls == nil {
             logger.warning("multiplexing needs an https:// gateway; \(gatewayName) gets one HTTP/1.1 connection per tunnel")
             fallback = HTTP1Connector(loop: loop, options: options, logger: logger)

@@ -19,13 +19,7 @@ final class HTTP2Dial {
 
     var stage: ConnectStage {
         if connection != nil { return .handshaking }
-        switch dialer?.stage {
-        case .idle?, .resolving?: return .resolving
-        case .connecting?: return .connecting
-        case .proxyConnect?: return .proxyConnect
-        case .handshaking?: return .handshaking
-        case .finished?, nil: return .finished
-        }
+        return dialer.map { ConnectStage(dialing: $0.stage) } ?? .finished
     }
 
     var activity: String {
