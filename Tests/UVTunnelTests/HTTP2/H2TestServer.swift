@@ -33,10 +33,17 @@ final class H2TestServer {
 
     final class Box { weak var server: H2TestServer? }
 
-    /// Over the in-memory transport of HTTP2SessionTests.
-    convenience init(transport: MemoryTransport, maxConcurrentStreams: UInt32 = 100) {
-        self.init(send: { [weak transport] in transport?.inject($0) }, maxConcurrentStreams: maxConcurrentStreams)
-        transport.onWrite = { [weak self] bytes in self?.receive(bytes) }
+    /// On one end of a MemoryStreamPair (the client session has the other).
+    convenience init(end: MemoryStream, loop: EventLoop, maxConcurrentStreams: UInt32 = 100) {
+        self.init(send: { [weak end] bytes in end?.write(loop.buffers.buffers(copying: bytes)) { _ in } },
+                  maxConcurrentStreams: maxConcurrentStreams)
+        end.onRead = { [weak self] event in
+            guard case .data(let buffer) = event else { return }
+            let bytes = buffer.bytes
+            loop.buffers.give(buffer)
+            self?.receive(bytes)
+        }
+        end.startReading()
         flush()
     }
 

@@ -7,15 +7,17 @@ import XCTest
 /// both ways, resets each way, per-stream windows, a lost connection.
 final class HTTP2SessionTests: XCTestCase {
     private var loop: EventLoop!
-    private var transport: MemoryTransport!
+    /// a: the session's transport; b: the server's end. A small capacity,
+    /// so the session's writes do wait for the server to read.
+    private var pair: MemoryStreamPair!
     private var server: H2TestServer!
     private var session: HTTP2Session!
 
     override func setUpWithError() throws {
         loop = try EventLoop()
-        transport = MemoryTransport(loop: loop)
-        server = H2TestServer(transport: transport)
-        session = try HTTP2Session(transport: transport, loop: loop, settings: HTTP2Settings())
+        pair = MemoryStreamPair(loop: loop, capacity: 32 * 1024)
+        server = H2TestServer(end: pair.b, loop: loop)
+        session = try HTTP2Session(transport: pair.a, loop: loop, settings: HTTP2Settings())
         session.start()
         XCTAssertFalse(session.canOpenStream, "no stream before the server's SETTINGS")
         spin("the server's SETTINGS") { session.isReady }
@@ -25,7 +27,8 @@ final class HTTP2SessionTests: XCTestCase {
         session?.close()
         session = nil
         server = nil
-        transport = nil
+        pair?.b.close()
+        pair = nil
         if let loop {
             loop.run()
             XCTAssertEqual(loop.buffers.outstanding, 0, "every buffer returned to the pool")
@@ -179,11 +182,11 @@ final class HTTP2SessionTests: XCTestCase {
         second.startReading()
         var closedWith: String??
         session.onClosed = { closedWith = .some($0) }
-        transport.injectEOF()
+        pair.b.shutdownWrite { _ in }
         spin("both streams to fail") { firstReader.error != nil && secondReader.error != nil }
         XCTAssertEqual(firstReader.error, "the HTTP/2 connection to the gateway was lost: the gateway closed the connection")
         XCTAssertEqual(closedWith, .some("the gateway closed the connection"))
-        XCTAssertTrue(transport.isClosed)
+        XCTAssertTrue(pair.a.isClosed)
         XCTAssertFalse(session.canOpenStream)
         first.close()
         second.close()
@@ -198,7 +201,7 @@ final class HTTP2SessionTests: XCTestCase {
         // nghttp2 queues ACKs for (NGHTTP2_ERR_FLOODED ends the session).
         var bytes = frame(type: 3, stream: id, payload: [0, 0, 0, 8])
         for _ in 0..<1100 { bytes += frame(type: 6, stream: 0, payload: Array(repeating: 0, count: 8)) }
-        transport.inject(bytes)
+        pair.b.write(buffers(bytes)) { _ in }
         spin("the session to fail") { session.isClosed }
         spin("the reset to reach the stream's reader") { reader.error != nil }
         XCTAssertEqual(reader.error, "the gateway reset the stream: CANCEL (0x8)")
@@ -337,15 +340,15 @@ final class HTTP2SessionTests: XCTestCase {
         let opened = (0..<20).map { _ in openStream() }
         spin("the streams to settle") { opened.allSatisfy { server.streams[$0.2] != nil } }
         for _ in 0..<5 { _ = loop.runOnce(block: false) }
-        let before = transport.writeCalls
+        let before = (written: pair.a.written.count, reads: pair.b.readsDelivered)
         for (i, (stream, _, _)) in opened.enumerated() {
             XCTAssertTrue(stream.writeNow(buffers(Array("message \(i)".utf8)), otherwise: { _ in XCTFail("paused") }))
         }
-        XCTAssertEqual(transport.writeCalls, before, "nothing is written inside a tunnel's own call")
+        XCTAssertEqual(pair.a.written.count, before.written, "nothing is written inside a tunnel's own call")
         spin("every message at the server") {
             opened.enumerated().allSatisfy { i, item in server.streams[item.2]!.received == Array("message \(i)".utf8) }
         }
-        XCTAssertEqual(transport.writeCalls - before, 1, "one write for twenty tunnels' messages")
+        XCTAssertEqual(pair.b.readsDelivered - before.reads, 1, "twenty tunnels' messages arrive as one read")
         opened.forEach { $0.0.close() }
     }
 }

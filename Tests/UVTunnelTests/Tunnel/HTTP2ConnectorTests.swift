@@ -263,12 +263,19 @@ final class HTTP2ConnectorTests: XCTestCase {
         let tokens = RotatingTokens()
         let options = try options()
         let server = TunnelServer(loop: loop, options: options, tokens: tokens, connector: try connector(), logger: logger)
-        let local = MemoryTransport(loop: loop)
+        let pair = MemoryStreamPair(loop: loop)
+        let (local, client) = (pair.a, pair.b)
         var fromGateway: [UInt8] = []
-        local.onWrite = { fromGateway += $0 }
+        client.onRead = { [loop] event in
+            if case .data(let buffer) = event {
+                fromGateway += buffer.bytes
+                loop!.buffers.give(buffer)
+            }
+        }
+        client.startReading()
         server.open(local: local)
         spin("the retried tunnel to relay") { server.openTunnelCount == 1 && gateway.connections.first?.server.order.count == 2 }
-        local.inject(Array("hello".utf8))
+        client.write(loop.buffers.buffers(copying: Array("hello".utf8))) { XCTAssertNil($0) }
         let gatewayServer = try XCTUnwrap(gateway.connections.first?.server)
         let retried = try XCTUnwrap(gatewayServer.order.last)
         spin("the bytes at the gateway") { gatewayServer.streams[retried]?.received == Array("hello".utf8) }
@@ -281,6 +288,7 @@ final class HTTP2ConnectorTests: XCTestCase {
         server.shutdown(drainMilliseconds: 0)
         spin("the drain") { drained }
         spin("the gateway to see the connection close") { gateway.closedCount == 1 }
+        client.close()
     }
 }
 
