@@ -284,7 +284,7 @@ final class HTTP2Session {
                     return fail("HTTP/2 session error: \(String(cString: nghttp2_strerror(Int32(n))))")
                 }
                 guard n > 0, let data else { break }
-                append(UnsafeRawBufferPointer(start: data, count: n), to: &chunks)
+                pool.append(copying: UnsafeRawBufferPointer(start: data, count: n), to: &chunks)
                 total += n
             }
             guard !chunks.isEmpty else { return }
@@ -295,19 +295,6 @@ final class HTTP2Session {
                 self.pump(deliver: true)
             }
             if !flushed { isWriting = true }
-        }
-    }
-
-    private func append(_ bytes: UnsafeRawBufferPointer, to chunks: inout [Buffer]) {
-        var offset = 0
-        while offset < bytes.count {
-            if chunks.last.map({ $0.freeSpace == 0 }) ?? true { chunks.append(pool.take()) }
-            let buffer = chunks[chunks.count - 1]
-            offset += buffer.fill { base, space in
-                let n = min(space, bytes.count - offset)
-                base.copyMemory(from: bytes.baseAddress! + offset, byteCount: n)
-                return n
-            }
         }
     }
 
@@ -406,5 +393,22 @@ final class HTTP2Session {
         onStreamsChanged = nil
         onReady = nil
         done?(reason)
+    }
+}
+
+extension BufferPool {
+    /// Copies `bytes` (nghttp2's, valid only now) behind the last of
+    /// `buffers`, taking more pool buffers as they fill.
+    func append(copying bytes: UnsafeRawBufferPointer, to buffers: inout [Buffer]) {
+        var offset = 0
+        while offset < bytes.count {
+            if buffers.last.map({ $0.freeSpace == 0 }) ?? true { buffers.append(take()) }
+            let buffer = buffers[buffers.count - 1]
+            offset += buffer.fill { base, space in
+                let n = min(space, bytes.count - offset)
+                base.copyMemory(from: bytes.baseAddress! + offset, byteCount: n)
+                return n
+            }
+        }
     }
 }

@@ -166,16 +166,7 @@ public final class HTTP2Stream: SharedConnectionStream {
     func received(_ bytes: UnsafeRawBufferPointer) {
         // Reset by us and not yet forgotten by nghttp2: nobody will read it.
         guard !isClosed else { return }
-        var offset = 0
-        while offset < bytes.count {
-            if inbound.last.map({ $0.freeSpace == 0 }) ?? true { inbound.append(pool.take()) }
-            let buffer = inbound[inbound.count - 1]
-            offset += buffer.fill { base, space in
-                let n = min(space, bytes.count - offset)
-                base.copyMemory(from: bytes.baseAddress! + offset, byteCount: n)
-                return n
-            }
-        }
+        pool.append(copying: bytes, to: &inbound)
         note()
     }
 
