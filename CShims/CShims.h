@@ -1,4 +1,4 @@
-// The C surface uvtunnel imports: libuv and OpenSSL, plus tiny wrappers for
+// The C surface uvtunnel imports: libuv, OpenSSL and nghttp2, plus tiny wrappers for
 // what Swift cannot import directly (function-like macros, variadic calls,
 // handle-type casts). No logic lives here.
 #ifndef CSHIMS_H
@@ -17,6 +17,7 @@
 #include <openssl/rand.h>
 #include <openssl/bio.h>
 #include <openssl/core_names.h>
+#include <nghttp2/nghttp2.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/resource.h>

@@ -24,6 +24,8 @@ struct PreparedEntry {
     let listen: SocketAddress?
     let options: TunnelOptions
     let tokens: Tokens
+    /// `--multiplex` to an https:// gateway: a context offering ALPN h2 first.
+    let multiplexTLS: TLSContext?
 
     init(_ entry: TunnelEntry, logger: Logger) throws(Failure) {
         self.entry = entry
@@ -40,6 +42,8 @@ struct PreparedEntry {
             }
         }
         let tls = try Self.tlsContext(entry, route: route, logger: logger)
+        multiplexTLS = entry.multiplex && route.useTLS
+            ? try Self.tlsContext(entry, route: route, alpn: ["h2", "http/1.1"], logger: nil) : nil
         var options = TunnelOptions(route: route, tls: route.useTLS ? tls : nil, verifyHostName: !entry.disableTLSVerification)
         options.connectTimeoutMilliseconds = UInt64(entry.connectTimeout * 1000)
         options.maxLifetimeMilliseconds = entry.maxTunnelLifetime.map { UInt64($0 * 1000) }
@@ -54,12 +58,15 @@ struct PreparedEntry {
     }
 
     /// Built even for an http:// gateway: its login call may redirect to https.
-    private static func tlsContext(_ entry: TunnelEntry, route: Route, logger: Logger) throws(Failure) -> TLSContext {
+    /// `logger`: where the warning about verification goes (given once per entry).
+    private static func tlsContext(_ entry: TunnelEntry, route: Route, alpn: [String] = ["http/1.1"],
+                                   logger: Logger?) throws(Failure) -> TLSContext {
         var tlsOptions = TLSClientOptions()
         tlsOptions.verifyPeer = !entry.disableTLSVerification
         tlsOptions.spelling = entry.spelling
+        tlsOptions.alpnProtocols = alpn
         if entry.disableTLSVerification && route.useTLS {
-            logger.warning("TLS verification is off (\(entry.spelling.name(TunnelOption.disableTLSVerification.key))) for \(route.gatewayAuthority): the gateway's identity is not checked")
+            logger?.warning("TLS verification is off (\(entry.spelling.name(TunnelOption.disableTLSVerification.key))) for \(route.gatewayAuthority): the gateway's identity is not checked")
         }
         tlsOptions.extraCAFile = entry.alternateCAPath
         if let encoded = entry.caCert {
@@ -115,5 +122,14 @@ struct PreparedEntry {
             throw Failure(usage: true, description: "\(origin): not a usable token (empty, too long, or contains spaces or control characters)")
         }
         return token
+    }
+
+    /// How this entry's tunnels reach the gateway: nil for the default (one
+    /// HTTP/1.1 connection per tunnel), or shared HTTP/2 connections.
+    func connector(loop: EventLoop, logger: Logger) -> GatewayConnector? {
+        guard entry.multiplex else { return nil }
+        var settings = HTTP2Settings()
+        settings.maxStreams = entry.maxStreamsPerConnection
+        return HTTP2Connector(loop: loop, options: options, tls: multiplexTLS, settings: settings, logger: logger)
     }
 }

@@ -29,7 +29,8 @@ final class Supervisor {
         self.logger = logger
         listeners = RouteListeners(logger: logger)
         routes = RouteSet(loop: loop, logger: logger, listeners: listeners) { [unowned self] prepared in
-            let server = TunnelServer(loop: self.loop, options: prepared.options, tokens: try self.tokenSource(prepared), logger: self.logger)
+            let server = TunnelServer(loop: self.loop, options: prepared.options, tokens: try self.tokenSource(prepared),
+                                      connector: prepared.connector(loop: self.loop, logger: self.logger), logger: self.logger)
             server.onTunnelClosed = { [metrics] tunnel, outcome in metrics.tunnelClosed(tunnel, outcome) }
             return server
         }
@@ -119,7 +120,8 @@ final class Supervisor {
 
     /// `--listen -`: one tunnel over stdin/stdout; the process ends with it.
     private func serveStdio(_ prepared: PreparedEntry) throws {
-        let server = TunnelServer(loop: loop, options: prepared.options, tokens: try tokenSource(prepared), logger: logger)
+        let server = TunnelServer(loop: loop, options: prepared.options, tokens: try tokenSource(prepared),
+                                  connector: prepared.connector(loop: loop, logger: logger), logger: logger)
         let local: StdioStream
         do { local = try StdioStream(loop: loop) } catch { throw RuntimeError("--listen -: \(error)") }
         server.onTunnelClosed = { [weak self] _, outcome in

@@ -58,6 +58,12 @@ struct TunnelFlags: ParsableArguments {
     @Option(name: .customLong(TunnelOption.drainTimeout.key), help: ArgumentHelp("How long relaying tunnels may run on after SIGINT/SIGTERM (default 10 s; tunnels not yet open close at once; a second signal ends the drain).", valueName: "duration"), transform: DurationFlag.seconds)
     var drainTimeout: Double = 10
 
+    @Flag(name: .customLong(TunnelOption.multiplex.key), help: "Carry tunnels as streams on a few shared HTTP/2 connections to the gateway (falls back to HTTP/1.1 when the gateway does not offer h2).")
+    var multiplex = false
+
+    @Option(name: .customLong("max-streams-per-connection"), help: ArgumentHelp("With --multiplex: tunnels per gateway connection at most (the gateway's own limit applies too).", valueName: "n"))
+    var maxStreamsPerConnection: Int = 100
+
     @Option(name: .customLong(TunnelOption.metricsAddress.key), help: ArgumentHelp("Serve Prometheus metrics at http://ADDR/metrics.", valueName: "addr"))
     var metricsAddress: String?
 
@@ -100,6 +106,8 @@ struct TunnelFlags: ParsableArguments {
         entry.maxTunnelLifetime = maxTunnelLifetime
         entry.recheckInterval = recheckInterval
         entry.allowFrom = allowFrom
+        entry.multiplex = multiplex
+        entry.maxStreamsPerConnection = maxStreamsPerConnection
         do {
             try entry.validate()
         } catch {

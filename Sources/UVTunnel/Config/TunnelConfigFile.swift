@@ -182,6 +182,7 @@ public struct TunnelConfigFile: Equatable, Sendable {
         case .maxTunnelLifetime: tunnel.maxTunnelLifetime = try seconds(option, value)
         case .recheckInterval: tunnel.recheckInterval = try seconds(option, value)
         case .allowFrom: tunnel.allowFrom = try stringList(option, value)
+        case .multiplex: tunnel.multiplex = try boolean(option, value)
         case .drainTimeout, .metricsAddress: preconditionFailure("\(option) is a process option")
         }
     }

@@ -21,6 +21,10 @@ public struct TunnelEntry: Equatable, Sendable {
     public var recheckInterval: Double?
     /// `--allow-from`: `CIDR[,CIDR…]`; local clients from elsewhere are turned away.
     public var allowFrom: String?
+    /// `--multiplex`: tunnels as streams on shared HTTP/2 connections.
+    public var multiplex = false
+    /// `--max-streams-per-connection` (with `multiplex`; a flag only for now).
+    public var maxStreamsPerConnection = 100
     /// Where it was defined: the command line, or a config file (and its line).
     public var origin: OptionOrigin = .commandLine
     /// How its options are named in messages: flags, or config keys.
@@ -43,6 +47,9 @@ public struct TunnelEntry: Equatable, Sendable {
         ]
         for case let (option, value?) in seconds {
             if let error = option.check(seconds: value, from: origin) { throw error }
+        }
+        guard (1...10_000).contains(maxStreamsPerConnection) else {
+            throw ConfigError(line: line, message: "--max-streams-per-connection must be between 1 and 10000, got \(maxStreamsPerConnection)")
         }
         if route.isEmpty {
             throw ConfigError(line: line, message: "\(TunnelOption.route.spelled(for: origin)) is missing; give host:port")

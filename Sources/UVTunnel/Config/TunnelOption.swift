@@ -24,6 +24,7 @@ public enum TunnelOption: String, CaseIterable, Sendable {
     case maxTunnelLifetime = "max-tunnel-lifetime"
     case recheckInterval = "recheck-interval"
     case allowFrom = "allow-from"
+    case multiplex
     case drainTimeout = "drain-timeout"
     case metricsAddress = "metrics-addr"
 
@@ -53,7 +54,7 @@ public enum TunnelOption: String, CaseIterable, Sendable {
 
     public var kind: Kind {
         switch self {
-        case .disableTLSVerification, .noBrowser: return .boolean
+        case .disableTLSVerification, .noBrowser, .multiplex: return .boolean
         case .allowFrom: return .stringList
         // Bounds: at least 1 ms where 0 would mean "fail at once"; a day or an
         // hour as the sane top; a year for a tunnel's life.

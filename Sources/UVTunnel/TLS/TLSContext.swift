@@ -13,6 +13,9 @@ public struct TLSClientOptions: Sendable {
     public var clientKeyFile: String?
     /// How errors name these options (flags, or config-file keys).
     public var spelling: OptionSpelling = .commandLine
+    /// What ALPN offers, in order of preference: `--multiplex` offers
+    /// `["h2", "http/1.1"]` and falls back when the gateway picks HTTP/1.1.
+    public var alpnProtocols = ["http/1.1"]
 
     public init() {}
 }
@@ -24,6 +27,9 @@ public final class TLSContext: @unchecked Sendable {
     public let isServer: Bool
     /// Client contexts remember sessions per gateway name to resume them.
     let sessionCache: TLSSessionCache?
+    /// A server's ALPN protocols in wire form, read by OpenSSL's select
+    /// callback for the context's whole life (freed in deinit).
+    private var alpnServerList: UnsafeMutableRawBufferPointer?
 
     private init(method: OpaquePointer, isServer: Bool) throws(TLSError) {
         ERR_clear_error()
@@ -37,7 +43,33 @@ public final class TLSContext: @unchecked Sendable {
         _ = cshim_SSL_CTX_set_mode(ctx, cshim_SSL_MODE_RELEASE_BUFFERS())
     }
 
-    deinit { SSL_CTX_free(raw) }
+    deinit {
+        SSL_CTX_free(raw)
+        alpnServerList?.deallocate()
+    }
+
+    /// A server context picks the first of `protocols` (in its order of
+    /// preference) that the client offers; a client offering none of them
+    /// gets no ALPN answer, and the handshake goes on. Call before use.
+    public func selectALPN(_ protocols: [String]) {
+        precondition(isServer && alpnServerList == nil, "ALPN selection is set once, on a server context")
+        let wire: [UInt8] = protocols.flatMap { [UInt8($0.utf8.count)] + Array($0.utf8) }
+        // The callback's argument: the list's length (4 bytes), then the list.
+        let list = UnsafeMutableRawBufferPointer.allocate(byteCount: 4 + wire.count, alignment: 4)
+        list.storeBytes(of: UInt32(wire.count), as: UInt32.self)
+        UnsafeMutableRawBufferPointer(rebasing: list[4...]).copyBytes(from: wire)
+        alpnServerList = list
+        SSL_CTX_set_alpn_select_cb(raw, { _, out, outLength, clientList, clientLength, arg in
+            guard let arg, let out, let outLength else { return SSL_TLSEXT_ERR_NOACK }
+            let length = arg.load(as: UInt32.self)
+            let bytes = UnsafeRawPointer(arg + 4).assumingMemoryBound(to: UInt8.self)
+            var chosen: UnsafeMutablePointer<UInt8>?
+            let status = SSL_select_next_proto(&chosen, outLength, bytes, length, clientList, clientLength)
+            guard status == OPENSSL_NPN_NEGOTIATED, let chosen else { return SSL_TLSEXT_ERR_NOACK }
+            out.pointee = UnsafePointer(chosen)
+            return SSL_TLSEXT_ERR_OK
+        }, UnsafeMutableRawPointer(list.baseAddress!))
+    }
 
     public static func client(_ options: TLSClientOptions) throws(TLSError) -> TLSContext {
         let context = try TLSContext(method: TLS_client_method(), isServer: false)
@@ -68,7 +100,8 @@ public final class TLSContext: @unchecked Sendable {
         default:
             throw TLSError("\(name("client-cert")) and \(name("client-key")) must be given together")
         }
-        let alpn: [UInt8] = [8] + Array("http/1.1".utf8)
+        // ALPN's wire form: each name prefixed by its length.
+        let alpn: [UInt8] = options.alpnProtocols.flatMap { [UInt8($0.utf8.count)] + Array($0.utf8) }
         guard SSL_CTX_set_alpn_protos(ctx, alpn, UInt32(alpn.count)) == 0 else {
             throw TLSError.fromQueue("SSL_CTX_set_alpn_protos")
         }

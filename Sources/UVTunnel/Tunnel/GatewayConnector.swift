@@ -13,6 +13,14 @@ public protocol GatewayConnector: AnyObject {
     /// The connector bounds the attempt by its connect timeout.
     func open(destination: String, token: String?,
               completion: @escaping (Result<ByteStream, TunnelFailure>) -> Void) -> ConnectAttempt
+
+    /// The server stopped: close what the connector keeps between tunnels
+    /// (shared connections), so the loop can end.
+    func shutdown()
+}
+
+extension GatewayConnector {
+    public func shutdown() {}
 }
 
 /// One `open` under way.
@@ -26,6 +34,30 @@ public protocol ConnectAttempt: AnyObject {
 /// The stages an attempt goes through.
 public enum ConnectStage: Equatable, Sendable {
     case resolving, connecting, proxyConnect, handshaking, awaitingAnswer, finished
+
+    /// The stage of an attempt whose gateway dialer is at `dialing`
+    /// (`finished`: the dialer is done, what follows is the attempt's own).
+    init(dialing: GatewayDialer.Stage) {
+        switch dialing {
+        case .idle, .resolving: self = .resolving
+        case .connecting: self = .connecting
+        case .proxyConnect: self = .proxyConnect
+        case .handshaking: self = .handshaking
+        case .finished: self = .finished
+        }
+    }
+}
+
+/// A gateway stream that is one of many on a shared connection (an HTTP/2
+/// stream): a tunnel's log lines name the connection and the stream.
+///
+/// `writeNow` true means the bytes are taken (queued on the stream, within
+/// its bound), not that they reached a socket: they leave as the peer's
+/// flow-control window allows, and `close` before then drops them (the
+/// stream is reset), as closing a socket drops its unsent buffer.
+public protocol SharedConnectionStream: ByteStream {
+    /// E.g. ["connection": "h2-3", "stream": "5"].
+    var logMetadata: [String: String] { get }
 }
 
 /// The way to a UDP destination: a capsule stream (RFC 9297) carrying its

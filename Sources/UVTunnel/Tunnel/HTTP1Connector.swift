@@ -12,14 +12,9 @@ public final class HTTP1Connector: GatewayConnector {
 
     public init(loop: EventLoop, options: TunnelOptions, logger: Logger) {
         self.loop = loop
-        let route = options.route
-        let proxy = options.egressProxy.proxy(forHost: route.gatewayHost, port: route.gatewayPort, tls: options.tls != nil)
-        target = DialTarget(host: route.gatewayHost, port: route.gatewayPort, tls: options.tls,
-                            verifyHostName: options.verifyHostName, proxy: proxy, userAgent: options.userAgent)
+        (target, gatewayName) = DialTarget.gateway(of: options, tls: options.tls)
         timeoutMilliseconds = options.connectTimeoutMilliseconds
         self.logger = logger
-        gatewayName = "\(route.useTLS ? "https" : "http")://\(route.gatewayAuthority)"
-            + (proxy.map { " through egress proxy \($0.authority)" } ?? "")
     }
 
     public func open(destination: String, token: String?,
@@ -95,13 +90,8 @@ final class HTTP1ConnectAttempt: ConnectAttempt {
             }
         }
         dialer.onStage = { [weak self] stage in
-            switch stage {
-            case .idle, .resolving: self?.stage = .resolving
-            case .connecting: self?.stage = .connecting
-            case .proxyConnect: self?.stage = .proxyConnect
-            case .handshaking: self?.stage = .handshaking
-            case .finished: break
-            }
+            // Once dialled, the CONNECT exchange sets the stage.
+            if stage != .finished { self?.stage = ConnectStage(dialing: stage) }
         }
         self.dialer = dialer
         isStarting = true
@@ -189,5 +179,20 @@ final class HTTP1ConnectAttempt: ConnectAttempt {
         exchange = nil
         gateway?.close()
         gateway = nil
+    }
+}
+
+extension DialTarget {
+    /// The route's gateway as every connector dials it (through the egress
+    /// proxy that applies), with `tls` as the handshake's context, and its
+    /// name for log lines.
+    static func gateway(of options: TunnelOptions, tls: TLSContext?) -> (target: DialTarget, name: String) {
+        let route = options.route
+        let proxy = options.egressProxy.proxy(forHost: route.gatewayHost, port: route.gatewayPort, tls: options.tls != nil)
+        let target = DialTarget(host: route.gatewayHost, port: route.gatewayPort, tls: tls,
+                                 verifyHostName: options.verifyHostName, proxy: proxy, userAgent: options.userAgent)
+        let name = "\(route.useTLS ? "https" : "http")://\(route.gatewayAuthority)"
+            + (proxy.map { " through egress proxy \($0.authority)" } ?? "")
+        return (target, name)
     }
 }

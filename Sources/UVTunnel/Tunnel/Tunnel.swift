@@ -39,6 +39,9 @@ public final class Tunnel {
     private var logger: Logger {
         var logger = serverLogger
         logger[metadataKey: "tunnel"] = "\(id)"
+        if let shared = gateway as? SharedConnectionStream {
+            for (key, value) in shared.logMetadata { logger[metadataKey: key] = "\(value)" }
+        }
         return logger
     }
     private let local: ByteStream

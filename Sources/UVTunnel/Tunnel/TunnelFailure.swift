@@ -19,6 +19,9 @@ public enum TunnelFailure: Error, Equatable, Sendable {
     /// No token could be had: the sign-in failed or timed out, or the gateway
     /// wants one and none is configured.
     case signIn(SignInFailure)
+    /// `--multiplex`: the gateway reset this tunnel's HTTP/2 stream before it
+    /// opened, or the shared connection under it broke.
+    case http2(HTTP2Failure)
     /// An I/O error on one side while relaying.
     case relay(side: RelaySide, message: String)
     /// The tunnel reached its maximum lifetime.
@@ -54,6 +57,7 @@ public enum TunnelFailure: Error, Equatable, Sendable {
         case .rejectedAfterSignIn(let status):
             return "\(ConnectOutcome.logMessage(status: status)); the gateway rejected the token from a fresh sign-in too"
         case .exchange(let failure): return failure.description
+        case .http2(let failure): return failure.description
         case .signIn(let failure): return failure.message
         case .relay(let side, let message): return side == .local ? "local client: \(message)" : message
         case .lifetimeReached(let milliseconds): return "closed after \((Double(milliseconds) / 1000).formatted1)s, its maximum lifetime"
@@ -96,6 +100,10 @@ public enum TunnelFailure: Error, Equatable, Sendable {
             }
         case .rejectedAfterSignIn, .signIn: return "sign_in"
         case .exchange: return "bad_answer"
+        case .http2(.reset): return "stream_reset"
+        case .http2(.connectionLost): return "gateway_io"
+        case .http2(.takesNoStreams): return "gateway_error"
+        case .http2(.connectionLimit): return "connect"
         case .relay(.local, _): return "local_io"
         case .relay(.gateway, _): return "gateway_io"
         case .lifetimeReached: return "lifetime"
@@ -108,7 +116,7 @@ public enum TunnelFailure: Error, Equatable, Sendable {
     public static let metricClasses = [
         "completed", "resolve", "connect", "egress_proxy", "tls_handshake", "tls_verify", "timeout",
         "denied", "not_found", "device_denied", "client_certificate", "gateway_error", "unexpected_status",
-        "sign_in", "bad_answer", "local_io", "gateway_io", "lifetime", "revoked", "shutdown",
+        "sign_in", "bad_answer", "stream_reset", "local_io", "gateway_io", "lifetime", "revoked", "shutdown",
     ]
 }
 

@@ -137,6 +137,7 @@ public final class TunnelServer {
     private func finished() {
         probe?.cancel()
         probe = nil
+        connector.shutdown()
         let done = onFinished
         onFinished = nil
         done?()
@@ -205,6 +206,7 @@ public final class TunnelServer {
     private func finishShutdown() {
         drainTimer?.close()
         drainTimer = nil
+        connector.shutdown()
         let done = onDrained
         onDrained = nil
         done?()

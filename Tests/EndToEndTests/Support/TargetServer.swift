@@ -92,8 +92,15 @@ final class TargetServer: @unchecked Sendable {
         _ = try? connection.receive()  // keep the socket until the peer is done
     }
 
+    /// Idempotent: `deinit` calls it again after an explicit stop, and a
+    /// second close could hit a descriptor number reused meanwhile (another
+    /// fixture's pipe, which then crashed Foundation's reader).
     func stop() {
-        lock.withLock { stopped = true }
+        let first = lock.withLock {
+            defer { stopped = true }
+            return !stopped
+        }
+        guard first else { return }
         Glibc.shutdown(listenFD, Int32(SHUT_RDWR))
         Glibc.close(listenFD)
     }

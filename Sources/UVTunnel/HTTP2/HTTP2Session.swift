@@ -1,0 +1,414 @@
+import CShims
+
+/// Flow control and concurrency of the client side of one HTTP/2 connection.
+public struct HTTP2Settings: Sendable {
+    /// Each stream's receive window (SETTINGS_INITIAL_WINDOW_SIZE): what one
+    /// tunnel buffers at most when its local reader stops, and what one bulk
+    /// stream can have in flight.
+    public var streamWindow: Int32 = 1 << 20
+    /// The connection's receive window. Bytes are counted against it as soon
+    /// as they arrive (a stopped reader holds only its stream's window), so
+    /// it bounds bytes in flight, not memory.
+    public var connectionWindow: Int32 = 8 << 20
+    /// Bytes one stream queues toward the gateway before its writer pauses.
+    public var outboundLimit = 128 * 1024
+    /// Streams at once on one connection (`--max-streams-per-connection`),
+    /// never more than the server's SETTINGS_MAX_CONCURRENT_STREAMS.
+    public var maxStreams = 100
+    /// Connections one connector has open or being dialled at most; a
+    /// tunnel that would need another fails (`HTTP2Failure.connectionLimit`).
+    public var maxConnections = 64
+    /// A connection silent this long gets a PING; silent twice as long, it is dead.
+    public var pingIntervalMilliseconds: UInt64 = 15_000
+
+    public init() {}
+}
+
+/// Owns one `nghttp2_session` (client side) over one transport stream, a TLS
+/// connection that chose ALPN h2. nghttp2 never touches a socket: transport
+/// reads are fed to `nghttp2_session_mem_recv`, and `nghttp2_session_mem_send`
+/// is drained into transport writes. nghttp2's callbacks only record what
+/// happened on the streams; the streams' consumers hear of it after nghttp2
+/// has returned, so no consumer ever calls back into nghttp2 from inside it.
+///
+/// The transport is read all the time: a stream whose reader stops keeps its
+/// own window closed (`nghttp2_session_consume_stream` only once its reader
+/// took the bytes), never the connection's.
+final class HTTP2Session {
+    /// The callbacks' way back to the session: retained by nghttp2's user
+    /// data until the nghttp2 session is freed, pointing weakly at its owner.
+    final class CallbackContext {
+        weak var session: HTTP2Session?
+    }
+
+    let settings: HTTP2Settings
+    /// The connector's number for this connection (log lines).
+    let connectionID: Int
+    private let loop: EventLoop
+    private let transport: ByteStream
+    private var raw: OpaquePointer?
+    private let context: Unmanaged<CallbackContext>
+    private var streams: [Int32: HTTP2Stream] = [:]
+    /// Streams with something to tell their consumer, in the order it happened.
+    private var eventful: [HTTP2Stream] = []
+    /// Work for the next turn (`later`).
+    private var deferred: [() -> Void] = []
+    /// A transport write is queued: no more frames until it completes.
+    private var isWriting = false
+    private var isPumping = false
+    private var isStarted = false
+    private var pumpAgain = false
+    /// Next-turn delivery of stream events caused by a consumer's own call.
+    private let soon: UVTimer
+    private var soonArmed = false
+    /// A stream opened or closed since the connector last heard.
+    private var streamsChanged = false
+    private(set) var isGoingAway = false
+    private(set) var isClosed = false
+    /// The server's SETTINGS arrived: its stream limit is known, so streams
+    /// may be opened without ever going over it.
+    private(set) var isReady = false
+    private var readyPending = false
+    /// Something arrived from the gateway since the liveness check last asked.
+    private var receivedSomething = false
+
+    /// A stream opened or closed (the connector's capacity changed).
+    var onStreamsChanged: (() -> Void)?
+    /// The server's first SETTINGS arrived (`isReady`).
+    var onReady: (() -> Void)?
+    /// The connection is gone: nil when closed on purpose, else why it failed.
+    var onClosed: ((String?) -> Void)?
+
+    var pool: BufferPool { loop.buffers }
+    var openStreamCount: Int { streams.count }
+
+    /// How many streams this connection may carry at once now.
+    var capacity: Int {
+        guard let raw else { return 0 }
+        let remote = nghttp2_session_get_remote_settings(raw, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS)
+        return min(settings.maxStreams, Int(remote))
+    }
+
+    var canOpenStream: Bool { isReady && !isClosed && !isGoingAway && openStreamCount < capacity }
+
+    /// Takes over `transport` (a TLS stream whose ALPN is h2), closing it if
+    /// this throws; `start` sends the connection preface with our SETTINGS.
+    init(transport: ByteStream, loop: EventLoop, settings: HTTP2Settings, connectionID: Int = 0) throws(HTTP2Failure) {
+        self.transport = transport
+        self.connectionID = connectionID
+        self.loop = loop
+        self.settings = settings
+        soon = UVTimer(loop: loop)
+        let box = CallbackContext()
+        context = Unmanaged.passRetained(box)
+        raw = HTTP2Callbacks.makeClientSession(userData: context.toOpaque())
+        guard let raw else {
+            soon.close()
+            transport.close()
+            throw .connectionLost("cannot create an HTTP/2 session (out of memory)")
+        }
+        box.session = self
+        var entries = [
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_ENABLE_PUSH.rawValue), value: 0),
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue),
+                                   value: UInt32(settings.streamWindow)),
+        ]
+        _ = nghttp2_submit_settings(raw, UInt8(NGHTTP2_FLAG_NONE.rawValue), &entries, entries.count)
+        _ = nghttp2_session_set_local_window_size(raw, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, settings.connectionWindow)
+    }
+
+    /// Sends the preface and starts reading. Called once the owner set
+    /// `onClosed` (and the rest): a transport that fails the first write at
+    /// once closes the session in here, and someone must hear of it.
+    func start() {
+        guard !isClosed, !isStarted else { return }
+        isStarted = true
+        transport.onRead = { [weak self] event in self?.transportRead(event) }
+        transport.startReading()
+        pump(deliver: true)
+    }
+
+    /// Dropped without `close()` (an owner that forgot, or was dropped
+    /// itself): the streams still hear, the timer and transport still close.
+    /// No GOAWAY: sending would hand out references to a dying object.
+    deinit {
+        finish("the connection was dropped")
+        if let raw { nghttp2_session_del(raw) }
+        context.release()
+    }
+
+    // MARK: Streams
+
+    /// Sends HEADERS for `CONNECT authority`; nil when nghttp2 refuses (no
+    /// stream ids left, or the connection is going away).
+    func openStream(authority: String, token: String?, userAgent: String,
+                    onResponse: @escaping (Result<Int, HTTP2Failure>) -> Void) -> HTTP2Stream? {
+        guard let raw, canOpenStream else { return nil }
+        var headers: [(String, String, Bool)] = [(":method", "CONNECT", false), (":authority", authority, false)]
+        if let token { headers.append(("authorization", "Pomerium \(token)", true)) }
+        headers.append(("user-agent", userAgent, false))
+        let id = HTTP2Callbacks.submitRequest(raw, headers: headers)
+        guard id > 0 else { return nil }
+        let stream = HTTP2Stream(id: id, session: self, onResponse: onResponse)
+        streams[id] = stream
+        pump(deliver: false)
+        // Outside nghttp2 already: the connector may stop its idle timer now.
+        onStreamsChanged?()
+        return stream
+    }
+
+    /// A stream's consumer queued bytes or ended its direction: DATA may go.
+    func resume(_ stream: HTTP2Stream) {
+        guard let raw, streams[stream.id] === stream else { return }
+        _ = nghttp2_session_resume_data(raw, stream.id)
+        pump(deliver: false)
+    }
+
+    /// The consumer took `count` bytes: the gateway may send that many more.
+    func consumed(_ count: Int, on stream: HTTP2Stream) {
+        guard let raw, count > 0, streams[stream.id] === stream else { return }
+        _ = nghttp2_session_consume_stream(raw, stream.id, count)
+        pump(deliver: false)
+    }
+
+    /// The consumer closed a stream that nghttp2 still has open: RST_STREAM(CANCEL).
+    func cancel(_ stream: HTTP2Stream) {
+        guard let raw, streams[stream.id] === stream else { return }
+        _ = nghttp2_submit_rst_stream(raw, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream.id, NGHTTP2_CANCEL.rawValue)
+        pump(deliver: false)
+    }
+
+    /// Runs `body` on a later loop turn (a closed stream's cancelled
+    /// completions); at once when the session closes first.
+    func later(_ body: @escaping () -> Void) {
+        guard !isClosed else { return body() }
+        deferred.append(body)
+        armSoon()
+    }
+
+    /// Called by a stream that has an event for its consumer.
+    func noteEvent(_ stream: HTTP2Stream) {
+        eventful.append(stream)
+    }
+
+    // MARK: From nghttp2 (inside mem_recv / mem_send: record only)
+
+    func stream(_ id: Int32) -> HTTP2Stream? { streams[id] }
+
+    func dataArrived(_ bytes: UnsafeRawBufferPointer, on id: Int32) {
+        // The connection's window opens at once: only the stream's waits for its reader.
+        if let raw { _ = nghttp2_session_consume_connection(raw, bytes.count) }
+        streams[id]?.received(bytes)
+    }
+
+    func streamClosed(_ id: Int32, code: UInt32) {
+        guard let stream = streams.removeValue(forKey: id) else { return }
+        streamsChanged = true
+        stream.closedByProtocol(code: code)
+    }
+
+    func goingAway() {
+        isGoingAway = true
+    }
+
+    func remoteSettingsArrived() {
+        guard !isReady else { return }
+        isReady = true
+        readyPending = true
+    }
+
+    // MARK: The transport
+
+    private func transportRead(_ event: ReadEvent) {
+        switch event {
+        case .data(let buffer):
+            receivedSomething = true
+            let result = buffer.withReadableBytes { bytes in
+                nghttp2_session_mem_recv(raw, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count)
+            }
+            pool.give(buffer)
+            if result < 0 {
+                return fail("HTTP/2 protocol error from the gateway: \(String(cString: nghttp2_strerror(Int32(result))))")
+            }
+            pump(deliver: true)
+        case .eof:
+            fail("the gateway closed the connection")
+        case .error(let error):
+            fail(error.message)
+        }
+    }
+
+    /// Sends what nghttp2 has to send, and (with `deliver`) tells the streams'
+    /// consumers what happened, until neither has anything left. Re-entrant
+    /// calls (a consumer writing while it is told) only ask for another round.
+    ///
+    /// A consumer's own call (`deliver` false: a tunnel's write, a new
+    /// stream, a window update) sends nothing itself: it arms the next-turn
+    /// pump, so the frames every tunnel queued during one loop turn leave in
+    /// one transport write (few TLS records, one syscall), not one per tunnel.
+    private func pump(deliver: Bool) {
+        guard !isClosed else { return }
+        if !deliver && !isPumping { return armSoon() }
+        guard !isPumping else {
+            pumpAgain = true
+            return
+        }
+        isPumping = true
+        repeat {
+            pumpAgain = false
+            sendFrames()
+            if deliver { deliverEvents() }
+        } while pumpAgain && !isClosed
+        isPumping = false
+        guard !isClosed, let raw else { return }
+        // Events of a consumer's own call (or of the frames it caused, such
+        // as a stream closed by its RST_STREAM) reach their owners next turn.
+        if !eventful.isEmpty || streamsChanged { armSoon() }
+        if nghttp2_session_want_read(raw) == 0 && nghttp2_session_want_write(raw) == 0 && !isWriting {
+            finish(nil)
+        }
+    }
+
+    /// Drains `nghttp2_session_mem_send` into pool buffers and one transport
+    /// write per round (frames of many streams share TLS records and a write).
+    private func sendFrames() {
+        guard let raw else { return }
+        while !isWriting && !isClosed {
+            var chunks: [Buffer] = []
+            var total = 0
+            while total < 256 * 1024 {
+                var data: UnsafePointer<UInt8>?
+                let n = nghttp2_session_mem_send(raw, &data)
+                if n < 0 {
+                    chunks.forEach { pool.give($0) }
+                    return fail("HTTP/2 session error: \(String(cString: nghttp2_strerror(Int32(n))))")
+                }
+                guard n > 0, let data else { break }
+                pool.append(copying: UnsafeRawBufferPointer(start: data, count: n), to: &chunks)
+                total += n
+            }
+            guard !chunks.isEmpty else { return }
+            let flushed = transport.writeNow(chunks) { [weak self] error in
+                guard let self, !self.isClosed else { return }
+                self.isWriting = false
+                if let error { return self.fail(error.message) }
+                self.pump(deliver: true)
+            }
+            if !flushed { isWriting = true }
+        }
+    }
+
+    private func runDeferred() {
+        while !deferred.isEmpty {
+            let batch = deferred
+            deferred.removeAll()
+            batch.forEach { $0() }
+        }
+    }
+
+    private func deliverEvents() {
+        runDeferred()
+        while !eventful.isEmpty {
+            let batch = eventful
+            eventful.removeAll(keepingCapacity: true)
+            for stream in batch { stream.deliver() }
+        }
+        if streamsChanged {
+            streamsChanged = false
+            onStreamsChanged?()
+        }
+        if readyPending {
+            readyPending = false
+            onReady?()
+        }
+    }
+
+    private func armSoon() {
+        guard !soonArmed, !isClosed else { return }
+        soonArmed = true
+        soon.start(milliseconds: 0) { [weak self] in
+            guard let self else { return }
+            self.soonArmed = false
+            self.pump(deliver: true)
+        }
+    }
+
+    // MARK: Liveness
+
+    /// True when the gateway sent anything since the last call.
+    func takeReceivedSomething() -> Bool {
+        defer { receivedSomething = false }
+        return receivedSomething
+    }
+
+    /// Sends a PING; nghttp2 answers the gateway's own, and any frame back
+    /// (its ACK included) counts as a sign of life.
+    func ping() {
+        guard let raw, !isClosed else { return }
+        _ = nghttp2_submit_ping(raw, UInt8(NGHTTP2_FLAG_NONE.rawValue), nil)
+        pump(deliver: false)
+    }
+
+    /// Gives up on a connection that stopped answering: as a lost connection.
+    func abandon(_ reason: String) {
+        fail(reason)
+    }
+
+    // MARK: Ending
+
+    /// Closes on purpose (idle): GOAWAY(NO_ERROR), then the transport. Open
+    /// streams, if any, fail as on a lost connection.
+    func close() {
+        guard !isClosed, let raw else { return }
+        _ = nghttp2_session_terminate_session(raw, NGHTTP2_NO_ERROR.rawValue)
+        sendFrames()
+        finish(nil)
+    }
+
+    private func fail(_ reason: String) {
+        finish(reason)
+    }
+
+    /// The one way out: every open stream hears why, the transport closes.
+    private func finish(_ reason: String?) {
+        guard !isClosed else { return }
+        isClosed = true
+        soon.close()
+        let open = streams.values.sorted { $0.id < $1.id }
+        streams.removeAll()
+        for stream in open { stream.connectionLost(reason ?? "the connection was closed") }
+        transport.onRead = nil
+        transport.close()
+        // Streams nghttp2 closed in this same round (a reset just before a
+        // fatal error) are no longer in `streams`: their events wait only in
+        // `eventful`, and they too must hear them, or their tunnels hang.
+        var told = Set<ObjectIdentifier>()
+        let pending = eventful + open
+        eventful.removeAll()
+        for stream in pending where told.insert(ObjectIdentifier(stream)).inserted { stream.deliver() }
+        eventful.removeAll()
+        runDeferred()
+        let done = onClosed
+        onClosed = nil
+        onStreamsChanged = nil
+        onReady = nil
+        done?(reason)
+    }
+}
+
+extension BufferPool {
+    /// Copies `bytes` (nghttp2's, valid only now) behind the last of
+    /// `buffers`, taking more pool buffers as they fill.
+    func append(copying bytes: UnsafeRawBufferPointer, to buffers: inout [Buffer]) {
+        var offset = 0
+        while offset < bytes.count {
+            if buffers.last.map({ $0.freeSpace == 0 }) ?? true { buffers.append(take()) }
+            let buffer = buffers[buffers.count - 1]
+            offset += buffer.fill { base, space in
+                let n = min(space, bytes.count - offset)
+                base.copyMemory(from: bytes.baseAddress! + offset, byteCount: n)
+                return n
+            }
+        }
+    }
+}

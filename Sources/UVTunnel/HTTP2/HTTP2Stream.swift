@@ -1,0 +1,279 @@
+import CShims
+
+/// One tunnel on a shared HTTP/2 connection, as a `ByteStream`: a CONNECT
+/// stream whose DATA goes both ways. Local EOF (`shutdownWrite`) is
+/// END_STREAM; the gateway's END_STREAM is our EOF; `close` is
+/// RST_STREAM(CANCEL) unless the stream already ended; a reset from the
+/// gateway is a read error naming its code.
+///
+/// Buffering is bounded both ways: incoming bytes wait here only within the
+/// stream's window (the window reopens as the reader takes them), outgoing
+/// bytes up to `outboundLimit` before the writer is paused.
+public final class HTTP2Stream: SharedConnectionStream {
+    enum Produced { case bytes(Int), end(Int), nothingYet }
+
+    let id: Int32
+    /// The connection's number, for log lines.
+    private let connectionID: Int
+    private weak var session: HTTP2Session?
+    private let pool: BufferPool
+    private let outboundLimit: Int
+    public var onRead: ((ReadEvent) -> Void)?
+
+    // The answer to CONNECT.
+    private var onResponse: ((Result<Int, HTTP2Failure>) -> Void)?
+    private var status: Int?
+    private var answered = false
+
+    // Gateway → local.
+    private var inbound: [Buffer] = []
+    private var wantsData = false
+    private var remoteEnd = false
+    private var endDelivered = false
+    /// Set when nghttp2 closed the stream, or the connection broke.
+    private var failure: HTTP2Failure?
+    private var isProtocolClosed = false
+
+    // Local → gateway.
+    private var outbound: [Buffer] = []
+    private var outboundBytes = 0
+    private var writeWaiter: ((StreamError?) -> Void)?
+    private var localEnd = false
+    private var shutdownWaiter: ((StreamError?) -> Void)?
+    private var localEndSentFlag = false
+
+    private var isClosed = false
+    /// An event for the consumer is already noted with the session.
+    private var isNoted = false
+    /// Inside `deliver`: a consumer's nested `startReading` only says so.
+    private var isDelivering = false
+
+    init(id: Int32, session: HTTP2Session, onResponse: @escaping (Result<Int, HTTP2Failure>) -> Void) {
+        self.id = id
+        self.session = session
+        connectionID = session.connectionID
+        pool = session.pool
+        outboundLimit = session.settings.outboundLimit
+        self.onResponse = onResponse
+    }
+
+    public var logMetadata: [String: String] { ["connection": "h2-\(connectionID)", "stream": "\(id)"] }
+
+    // MARK: ByteStream
+
+    /// Hands over what is queued at once, as a socket stream does; never
+    /// called from inside nghttp2 (consumers only run outside it).
+    public func startReading() {
+        guard !isClosed else { return }
+        wantsData = true
+        guard !isDelivering else { return }
+        deliver()
+    }
+
+    public func stopReading() {
+        wantsData = false
+    }
+
+    public func write(_ buffers: [Buffer], completion: @escaping (StreamError?) -> Void) {
+        if writeNow(buffers, otherwise: completion) {
+            // Accepted at once: say so from the loop, as promised.
+            writeWaiter = completion
+            note()
+            session?.resume(self)
+        }
+    }
+
+    public func writeNow(_ buffers: [Buffer], otherwise completion: @escaping (StreamError?) -> Void) -> Bool {
+        guard !isClosed, !localEnd, failure == nil, !isProtocolClosed else {
+            buffers.forEach { pool.give($0) }
+            completion(StreamError(message: failure?.description ?? "the HTTP/2 stream is closed"))
+            return false
+        }
+        for buffer in buffers { enqueue(buffer) }
+        session?.resume(self)
+        guard outboundBytes >= outboundLimit else { return true }
+        writeWaiter = completion
+        return false
+    }
+
+    /// Queues `buffer`'s bytes, first into the free space of the last queued
+    /// buffer, so the queue holds pool buffers in proportion to its bytes
+    /// (the limit counts bytes): a relay's 64 KiB read buffer carrying one
+    /// byte goes back to the pool instead of waiting whole in the queue.
+    private func enqueue(_ buffer: Buffer) {
+        outboundBytes += buffer.count
+        if let last = outbound.last, last.freeSpace > 0, !buffer.isEmpty {
+            let moved = last.fill { base, space in
+                buffer.withReadableBytes { bytes in
+                    let n = min(space, bytes.count)
+                    base.copyMemory(from: bytes.baseAddress!, byteCount: n)
+                    return n
+                }
+            }
+            buffer.consume(moved)
+        }
+        if buffer.isEmpty { pool.give(buffer) } else { outbound.append(buffer) }
+    }
+
+    /// Sends END_STREAM after what is queued. A stream that is already over
+    /// answers at once: cleanly when it ended without error (the gateway
+    /// ended its side and reset with NO_ERROR: it wants nothing more), else
+    /// with the reason; nothing is left to wait for that could call back later.
+    public func shutdownWrite(completion: @escaping (StreamError?) -> Void) {
+        if let failure { return completion(StreamError(message: failure.description)) }
+        if isClosed { return completion(StreamError(message: "the HTTP/2 stream is closed")) }
+        if isProtocolClosed || localEnd { return completion(nil) }
+        localEnd = true
+        shutdownWaiter = completion
+        session?.resume(self)
+    }
+
+    public func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        onRead = nil
+        onResponse = nil
+        // A pending write or shutdown hears ECANCELED on the next turn, as on
+        // a socket closed under it (the caller may be waiting to free things).
+        let waiters = [writeWaiter.map { ($0, "write") }, shutdownWaiter.map { ($0, "shutdown") }].compactMap { $0 }
+        writeWaiter = nil
+        shutdownWaiter = nil
+        if !waiters.isEmpty {
+            session?.later {
+                for (waiter, operation) in waiters { waiter(StreamError(UVError(UV_ECANCELED.rawValue, operation))) }
+            }
+        }
+        inbound.forEach { pool.give($0) }
+        inbound.removeAll()
+        outbound.forEach { pool.give($0) }
+        outbound.removeAll()
+        outboundBytes = 0
+        if !isProtocolClosed { session?.cancel(self) }
+    }
+
+    // MARK: From the session, inside nghttp2 (record only)
+
+    func statusHeader(_ value: String) {
+        status = Int(value)
+    }
+
+    func responseHeadersEnded() {
+        // 1xx answers are informational; the final one follows.
+        if let status, (100..<200).contains(status) { self.status = nil; return }
+        note()
+    }
+
+    func received(_ bytes: UnsafeRawBufferPointer) {
+        // Reset by us and not yet forgotten by nghttp2: nobody will read it.
+        guard !isClosed else { return }
+        pool.append(copying: bytes, to: &inbound)
+        note()
+    }
+
+    func remoteEnded() {
+        remoteEnd = true
+        note()
+    }
+
+    func localEndSent() {
+        localEndSentFlag = true
+        note()
+    }
+
+    /// The DATA source: what nghttp2 may send now, at most `space` bytes.
+    func produce(into space: UnsafeMutableRawBufferPointer) -> Produced {
+        var written = 0
+        while written < space.count, let first = outbound.first {
+            let n = min(first.count, space.count - written)
+            first.withReadableBytes { bytes in
+                (space.baseAddress! + written).copyMemory(from: bytes.baseAddress!, byteCount: n)
+            }
+            first.consume(n)
+            written += n
+            outboundBytes -= n
+            if first.isEmpty { pool.give(outbound.removeFirst()) }
+        }
+        if writeWaiter != nil && outboundBytes < outboundLimit { note() }
+        if outbound.isEmpty && localEnd { return .end(written) }
+        return written > 0 ? .bytes(written) : .nothingYet
+    }
+
+    /// nghttp2 forgot the stream: both sides ended (NO_ERROR), or it was reset.
+    func closedByProtocol(code: UInt32) {
+        isProtocolClosed = true
+        if code != 0 && failure == nil && !(remoteEnd && localEndSentFlag) { failure = .reset(code: code) }
+        if code == 0 && !remoteEnd && failure == nil { remoteEnd = true }
+        note()
+    }
+
+    func connectionLost(_ reason: String) {
+        isProtocolClosed = true
+        if failure == nil && !(remoteEnd && localEndSentFlag) { failure = .connectionLost(reason) }
+    }
+
+    private func note() {
+        guard !isNoted, !isClosed else { return }
+        isNoted = true
+        session?.noteEvent(self)
+    }
+
+    // MARK: To the consumer, outside nghttp2
+
+    /// Tells the consumer what happened: the answer to CONNECT, writes that
+    /// may go on, the end of our direction, then the gateway's bytes and end.
+    func deliver() {
+        isNoted = false
+        guard !isClosed, !isDelivering else { return }
+        isDelivering = true
+        defer { isDelivering = false }
+        if !answered {
+            if let status {
+                answered = true
+                let done = onResponse
+                onResponse = nil
+                done?(.success(status))
+            } else if isProtocolClosed {
+                answered = true
+                let done = onResponse
+                onResponse = nil
+                done?(.failure(failure ?? .reset(code: 0)))
+                return
+            } else {
+                return
+            }
+        }
+        guard !isClosed else { return }
+        if let waiter = writeWaiter, outboundBytes < outboundLimit || failure != nil || isProtocolClosed {
+            writeWaiter = nil
+            waiter(failure.map { StreamError(message: $0.description) })
+        }
+        if let waiter = shutdownWaiter, localEndSentFlag || failure != nil || isProtocolClosed {
+            shutdownWaiter = nil
+            // Closed without error before our END_STREAM went: nothing more was wanted.
+            waiter(localEndSentFlag ? nil : failure.map { StreamError(message: $0.description) })
+        }
+        deliverInbound()
+    }
+
+    private func deliverInbound() {
+        var taken = 0
+        while wantsData && !isClosed, !inbound.isEmpty {
+            let buffer = inbound.removeFirst()
+            taken += buffer.count
+            guard let onRead else {
+                pool.give(buffer)
+                continue
+            }
+            onRead(.data(buffer))
+        }
+        if taken > 0 { session?.consumed(taken, on: self) }
+        guard wantsData, !isClosed, inbound.isEmpty, !endDelivered else { return }
+        if let failure {
+            endDelivered = true
+            onRead?(.error(StreamError(message: failure.description)))
+        } else if remoteEnd {
+            endDelivered = true
+            onRead?(.eof)
+        }
+    }
+}

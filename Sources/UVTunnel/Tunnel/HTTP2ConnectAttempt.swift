@@ -1,0 +1,155 @@
+/// One tunnel's way through `HTTP2Connector`: waits for a connection (being
+/// dialled) or opens a stream at once, then waits for the answer to its
+/// CONNECT; or, after an ALPN fallback, hands over to an HTTP/1.1 attempt.
+/// Owns the connect timeout until it finishes.
+final class HTTP2ConnectAttempt: ConnectAttempt {
+    private let loop: EventLoop
+    private weak var connector: HTTP2Connector?
+    private let destination: String
+    private let token: String?
+    private let timer: UVTimer
+    private var completion: ((Result<ByteStream, TunnelFailure>) -> Void)?
+    private weak var dial: HTTP2Dial?
+    private var stream: HTTP2Stream?
+    private var inner: ConnectAttempt?
+    /// A result that came while `open` was still running: delivered on the
+    /// next loop turn, as the protocol promises.
+    private var isStarting = false
+    private var early: Result<ByteStream, TunnelFailure>?
+
+    init(loop: EventLoop, connector: HTTP2Connector, destination: String, token: String?, timeoutMilliseconds: UInt64,
+         completion: @escaping (Result<ByteStream, TunnelFailure>) -> Void) {
+        self.loop = loop
+        self.connector = connector
+        self.destination = destination
+        self.token = token
+        self.completion = completion
+        timer = UVTimer(loop: loop)
+        timer.start(milliseconds: timeoutMilliseconds) { [weak self] in
+            guard let self else { return }
+            self.finish(.failure(.timedOut(stage: self.stage, milliseconds: timeoutMilliseconds, activity: self.activity)))
+        }
+    }
+
+    /// An owner that dropped the attempt without cancelling it: the stream
+    /// would otherwise hold a slot on its connection, and the timer a handle.
+    deinit {
+        timer.close()
+        stream?.close()
+    }
+
+    var stage: ConnectStage {
+        if let inner { return inner.stage }
+        if let dial { return dial.stage }
+        if stream != nil { return .awaitingAnswer }
+        return completion == nil ? .finished : .resolving
+    }
+
+    private var activity: String {
+        if let dial { return dial.activity }
+        return "waiting for the gateway to answer CONNECT \(destination) on an HTTP/2 stream"
+    }
+
+    /// Runs `body` (which may finish the attempt at once); such a result is
+    /// held until the next loop turn.
+    func starting(_ body: () -> Void) {
+        isStarting = true
+        body()
+        isStarting = false
+        if let early {
+            self.early = nil
+            // The timer is ours: re-armed at 0 ms it is the next loop turn.
+            timer.start(milliseconds: 0) { [weak self] in self?.finish(early) }
+        }
+    }
+
+    func waiting(on dial: HTTP2Dial) {
+        self.dial = dial
+    }
+
+    /// Sends HEADERS on `session`; the answer finishes the attempt.
+    func open(on session: HTTP2Session, userAgent: String) {
+        dial = nil
+        guard completion != nil else { return }
+        let opened = session.openStream(authority: destination, token: token, userAgent: userAgent) { [weak self] result in
+            self?.answered(result)
+        }
+        guard let opened else {
+            return finish(.failure(.http2(.connectionLost("the connection cannot open another stream"))))
+        }
+        stream = opened
+    }
+
+    private func answered(_ result: Result<Int, HTTP2Failure>) {
+        guard let stream else { return }
+        switch result {
+        case .success(let status) where ConnectOutcome(status: status) == .open:
+            self.stream = nil  // the caller's now
+            finish(.success(stream))
+        case .success(let status):
+            finish(.failure(.answered(status: status)))
+        case .failure(.reset(let code)) where code == HTTP2ConnectAttempt.refusedStream && !retriedRefusal:
+            // REFUSED_STREAM (a GOAWAY that did not cover the stream, or a
+            // server at its limit): the gateway never processed the request,
+            // so it goes again, once, on a connection that takes new streams.
+            retriedRefusal = true
+            self.stream = nil
+            stream.close()
+            connector?.place(self)
+        case .failure(let failure):
+            finish(.failure(.http2(failure)))
+        }
+    }
+
+    private static let refusedStream: UInt32 = 0x7
+    private var retriedRefusal = false
+
+    /// The gateway speaks only HTTP/1.1: the rest of the way is an HTTP/1.1 attempt.
+    func delegate(to fallback: HTTP1Connector) {
+        dial = nil
+        guard let done = completion else { return }
+        inner = fallback.open(destination: destination, token: token) { [weak self] result in
+            guard let self else {
+                if case .success(let stream) = result { stream.close() }
+                return
+            }
+            self.inner = nil
+            self.completion = nil
+            self.timer.close()
+            done(result)
+        }
+        // The HTTP/1.1 attempt has its own connect timeout.
+        timer.stop()
+    }
+
+    func cancel() {
+        guard completion != nil else { return }
+        completion = nil
+        early = nil
+        release()
+    }
+
+    func finish(_ result: Result<ByteStream, TunnelFailure>) {
+        if isStarting {
+            early = result
+            return
+        }
+        guard let done = completion else {
+            if case .success(let stream) = result { stream.close() }
+            return
+        }
+        completion = nil
+        release()
+        done(result)
+    }
+
+    private func release() {
+        timer.close()
+        if let dial { connector?.withdraw(self, from: dial) }
+        dial = nil
+        inner?.cancel()
+        inner = nil
+        stream?.close()
+        stream = nil
+    }
+}

@@ -1,0 +1,307 @@
+import Logging
+import XCTest
+@testable import UVTunnel
+
+/// HTTP2Connector against an HTTP/2 gateway on this loop (TLS, ALPN h2, an
+/// nghttp2 server per connection): streams per connection, a new connection
+/// when all are full, the idle close, a lost connection, and a 401 on a
+/// stream going through the Tunnel's sign-in and retry.
+final class HTTP2ConnectorTests: XCTestCase {
+    private var loop: EventLoop!
+    private var gateway: H2TLSGateway!
+
+    private var logger: Logger {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        return logger
+    }
+
+    override func setUpWithError() throws {
+        loop = try EventLoop()
+        gateway = try H2TLSGateway(loop: loop)
+    }
+
+    override func tearDown() {
+        gateway?.close()
+        gateway = nil
+        if let loop {
+            loop.run()
+            XCTAssertEqual(loop.buffers.outstanding, 0, "every buffer returned to the pool")
+            XCTAssertEqual(loop.close(), 0, "no handle left open")
+        }
+        loop = nil
+    }
+
+    private func spin(_ what: String, file: StaticString = #filePath, line: UInt = #line, until condition: () -> Bool) {
+        let deadline = Date().addingTimeInterval(10)
+        while !condition() {
+            guard Date() < deadline else { return XCTFail("timed out waiting for \(what)", file: file, line: line) }
+            _ = loop.runOnce(block: false)
+        }
+    }
+
+    private func options(connectTimeoutMilliseconds: UInt64 = 15_000) throws -> TunnelOptions {
+        var client = TLSClientOptions()
+        client.extraCAPEM = gateway.certificatePEM
+        let route = try Route.parse("db.internal:5432", pomeriumURL: "https://127.0.0.1:\(gateway.address.port)")
+        var options = TunnelOptions(route: route, tls: try TLSContext.client(client))
+        options.connectTimeoutMilliseconds = connectTimeoutMilliseconds
+        return options
+    }
+
+    private func connector(maxStreams: Int = 100, maxConnections: Int = 64, idleMilliseconds: UInt64 = 30_000,
+                           pingMilliseconds: UInt64 = 15_000, connectTimeoutMilliseconds: UInt64 = 15_000) throws -> HTTP2Connector {
+        var client = TLSClientOptions()
+        client.extraCAPEM = gateway.certificatePEM
+        client.alpnProtocols = ["h2", "http/1.1"]
+        var settings = HTTP2Settings()
+        settings.maxStreams = maxStreams
+        settings.maxConnections = maxConnections
+        settings.pingIntervalMilliseconds = pingMilliseconds
+        return HTTP2Connector(loop: loop, options: try options(connectTimeoutMilliseconds: connectTimeoutMilliseconds), tls: try TLSContext.client(client), settings: settings,
+                              idleMilliseconds: idleMilliseconds, logger: logger)
+    }
+
+    func testStreamsShareAConnectionUpToTheLimitThenAnotherOpens() throws {
+        let connector = try connector(maxStreams: 2)
+        var results: [Result<ByteStream, TunnelFailure>] = []
+        let attempts = (0..<3).map { _ in connector.open(destination: "db.internal:5432", token: "t") { results.append($0) } }
+        spin("three answers") { results.count == 3 }
+        let streams = results.compactMap { try? $0.get() }
+        XCTAssertEqual(streams.count, 3, "\(results)")
+        XCTAssertEqual(connector.connectionCount, 2)
+        XCTAssertEqual(gateway.connections.map { $0.server.order.count }.sorted(), [1, 2])
+        XCTAssert(attempts.allSatisfy { $0.stage == .finished })
+        streams.forEach { $0.close() }
+        connector.shutdown()
+        spin("the gateway to see both connections close") { gateway.closedCount == 2 }
+    }
+
+    func testNeverMoreStreamsThanTheServersSettingsAllow() throws {
+        gateway.close()
+        gateway = try H2TLSGateway(loop: loop, maxConcurrentStreams: 1)
+        let connector = try connector()
+        var results: [Result<ByteStream, TunnelFailure>] = []
+        let attempts = (0..<3).map { _ in connector.open(destination: "db.internal:5432", token: nil) { results.append($0) } }
+        spin("three answers") { results.count == 3 }
+        let streams = results.compactMap { try? $0.get() }
+        XCTAssertEqual(streams.count, 3, "\(results)")
+        XCTAssertEqual(gateway.connections.map { $0.server.order.count }, [1, 1, 1], "one stream per connection, as the server said")
+        XCTAssert(attempts.allSatisfy { $0.stage == .finished })
+        streams.forEach { $0.close() }
+        connector.shutdown()
+    }
+
+    func testAConnectionWhoseSettingsAllowNoStreamsFailsItsTunnelsInsteadOfDiallingAgain() throws {
+        gateway.close()
+        gateway = try H2TLSGateway(loop: loop, maxConcurrentStreams: 0)
+        let connector = try connector()
+        var results: [Result<ByteStream, TunnelFailure>] = []
+        let attempts = (0..<3).map { _ in connector.open(destination: "db.internal:5432", token: nil) { results.append($0) } }
+        spin("three answers") { results.count == 3 }
+        for result in results {
+            guard case .failure(let failure) = result else { return XCTFail("\(result)") }
+            XCTAssertEqual(failure, .http2(.takesNoStreams("its SETTINGS allow 0 concurrent streams")))
+        }
+        XCTAssertEqual(gateway.acceptedCount, 1, "one connection dialled, not one after another")
+        spin("the useless connection to close") { connector.connectionCount == 0 && gateway.closedCount == 1 }
+        XCTAssert(attempts.allSatisfy { $0.stage == .finished })
+        connector.shutdown()
+    }
+
+    func testSettingsThenGoAwayAtOnceFailsTheTunnelsWithoutEndlessDialling() throws {
+        gateway.goAwayAtOnce = true
+        let connector = try connector()
+        var results: [Result<ByteStream, TunnelFailure>] = []
+        let attempts = (0..<3).map { _ in connector.open(destination: "db.internal:5432", token: nil) { results.append($0) } }
+        spin("three answers") { results.count == 3 }
+        XCTAssertEqual(results.filter { (try? $0.get()) != nil }.count, 0, "\(results)")
+        // SETTINGS and GOAWAY in one read fail at once; apart, the refused
+        // streams go again once, on one more connection.
+        XCTAssertLessThanOrEqual(gateway.acceptedCount, 2)
+        spin("the connections to close") { connector.connectionCount == 0 }
+        XCTAssert(attempts.allSatisfy { $0.stage == .finished })
+        connector.shutdown()
+    }
+
+    func testATunnelThatWouldNeedOneConnectionTooManyFailsWithTheLimit() throws {
+        gateway.answer = { _ in 0 }  // streams stay open, waiting for an answer
+        let connector = try connector(maxStreams: 1, maxConnections: 2)
+        var results: [Result<ByteStream, TunnelFailure>] = []
+        let attempts = (0..<3).map { _ in connector.open(destination: "db.internal:5432", token: nil) { results.append($0) } }
+        spin("the third tunnel to fail") { results.count == 1 }
+        XCTAssertEqual(results.first.flatMap { if case .failure(let f) = $0 { f } else { nil } }, .http2(.connectionLimit(2)))
+        XCTAssertEqual(TunnelFailure.http2(.connectionLimit(2)).metricClass, "connect")
+        spin("two connections") { gateway.connections.count == 2 }
+        attempts.forEach { $0.cancel() }
+        connector.shutdown()
+        spin("both closed") { gateway.closedCount == 2 }
+    }
+
+    func testADroppedConnectorClosesItsConnectionsAndEveryHandle() throws {
+        var connector: HTTP2Connector? = try connector()
+        var result: Result<ByteStream, TunnelFailure>?
+        let attempt = connector!.open(destination: "db.internal:5432", token: nil) { result = $0 }
+        spin("the answer") { result != nil }
+        let stream = try XCTUnwrap(try? result?.get())
+        XCTAssertEqual(attempt.stage, .finished)
+        stream.close()
+        connector = nil  // no shutdown(): tearDown checks that no handle (ping timer, socket) is left
+        spin("the gateway to see the connection close") { gateway.closedCount == 1 }
+    }
+
+    func testAConnectionWhoseSettingsNeverCameClosesWhenItsLastTunnelGivesUp() throws {
+        gateway.muted = true  // TLS comes up, then not even SETTINGS
+        let connector = try connector(connectTimeoutMilliseconds: 200)
+        var result: Result<ByteStream, TunnelFailure>?
+        let first = connector.open(destination: "db.internal:5432", token: nil) { result = $0 }
+        spin("the first tunnel to time out") { result != nil }
+        guard case .failure(.timedOut) = result else { return XCTFail("\(String(describing: result))") }
+        spin("the connection to close") { gateway.closedCount == 1 }
+        gateway.muted = false
+        result = nil
+        let second = connector.open(destination: "db.internal:5432", token: nil) { result = $0 }
+        spin("the second tunnel") { result != nil }
+        XCTAssertNotNil(try? result?.get(), "a fresh connection, not the stuck one: \(String(describing: result))")
+        XCTAssertEqual(gateway.acceptedCount, 2)
+        XCTAssertEqual([first.stage, second.stage], [.finished, .finished])
+        (try? result?.get())?.close()
+        connector.shutdown()
+    }
+
+    func testAConnectionWithoutStreamsClosesAfterItsIdleTime() throws {
+        let connector = try connector(idleMilliseconds: 50)
+        var result: Result<ByteStream, TunnelFailure>?
+        var attempt = connector.open(destination: "db.internal:5432", token: nil) { result = $0 }
+        spin("the answer") { result != nil }
+        let stream = try XCTUnwrap(try? result?.get())
+        XCTAssertEqual(connector.connectionCount, 1)
+        stream.close()
+        spin("the idle close") { connector.connectionCount == 0 && gateway.closedCount == 1 }
+        // The next tunnel gets a fresh connection.
+        result = nil
+        attempt = connector.open(destination: "db.internal:5432", token: nil) { result = $0 }
+        spin("the second answer") { result != nil }
+        let second = try XCTUnwrap(try? result?.get())
+        XCTAssertEqual(gateway.connections.count, 1)
+        XCTAssertEqual(attempt.stage, .finished)
+        second.close()
+        connector.shutdown()
+    }
+
+    func testALostConnectionFailsEachWaitingTunnelOnce() throws {
+        gateway.answer = { _ in 0 }  // never answers
+        let connector = try connector()
+        var results: [Result<ByteStream, TunnelFailure>] = []
+        // The owner keeps its attempts (a Tunnel does) until they finish.
+        let attempts = (0..<2).map { _ in connector.open(destination: "db.internal:5432", token: nil) { results.append($0) } }
+        spin("both requests at the gateway") { gateway.connections.first?.server.order.count == 2 }
+        gateway.dropAll()
+        spin("both failures") { results.count == 2 }
+        for result in results {
+            guard case .failure(let failure) = result else { return XCTFail("\(result)") }
+            XCTAssertEqual(failure, .http2(.connectionLost("the gateway closed the connection")))
+            XCTAssertEqual(failure.metricClass, "gateway_io")
+        }
+        XCTAssert(attempts.allSatisfy { $0.stage == .finished })
+        spin("the connection to go") { connector.connectionCount == 0 }
+        connector.shutdown()
+    }
+
+    func testStreamsAGoAwayLeftUnprocessedStartAgainOnAnotherConnection() throws {
+        gateway.answer = { _ in 0 }  // the first connection answers nothing
+        let connector = try connector()
+        var results: [Result<ByteStream, TunnelFailure>] = []
+        let attempts = (0..<2).map { _ in connector.open(destination: "db.internal:5432", token: nil) { results.append($0) } }
+        spin("both requests at the first connection") { gateway.connections.first?.server.order.count == 2 }
+        gateway.answer = nil  // connections from now on answer 200
+        gateway.connections[0].server.goAway(lastStreamID: 0)
+        spin("both tunnels open") { results.count == 2 }
+        let streams = results.compactMap { try? $0.get() }
+        XCTAssertEqual(streams.count, 2, "\(results)")
+        XCTAssertEqual(gateway.connections.last?.server.order.count, 2, "both went again on the new connection")
+        spin("the old connection to close") { connector.connectionCount == 1 && gateway.closedCount == 1 }
+        XCTAssert(attempts.allSatisfy { $0.stage == .finished })
+        streams.forEach { $0.close() }
+        connector.shutdown()
+    }
+
+    func testAConnectionThatStopsAnsweringIsDeclaredDeadAndTheNextTunnelGetsAFreshOne() throws {
+        let connector = try connector(pingMilliseconds: 50)
+        var result: Result<ByteStream, TunnelFailure>?
+        var attempt = connector.open(destination: "db.internal:5432", token: nil) { result = $0 }
+        spin("the answer") { result != nil }
+        let stream = try XCTUnwrap(try? result?.get())
+        // Quiet but alive: PINGs are answered, the tunnel stays.
+        let quietUntil = Date().addingTimeInterval(0.3)
+        spin("a quiet while") { Date() > quietUntil }
+        XCTAssertEqual(connector.connectionCount, 1)
+        var readError: String?
+        stream.onRead = { [loop] event in
+            if case .data(let buffer) = event { loop!.buffers.give(buffer) }
+            if case .error(let error) = event { readError = error.message }
+        }
+        stream.startReading()
+        gateway.muted = true
+        spin("the dead connection's tunnel to fail") { readError != nil }
+        XCTAssertEqual(readError, "the HTTP/2 connection to the gateway was lost: the gateway sent nothing for 0.1s, not even an answer to PING")
+        XCTAssertEqual(connector.connectionCount, 0)
+        stream.close()
+        gateway.muted = false
+        result = nil
+        attempt = connector.open(destination: "db.internal:5432", token: nil) { result = $0 }
+        spin("a tunnel on a fresh connection") { result != nil }
+        let fresh = try XCTUnwrap(try? result?.get())
+        XCTAssertEqual(attempt.stage, .finished)
+        XCTAssertEqual(connector.connectionCount, 1)
+        fresh.close()
+        connector.shutdown()
+    }
+
+    func testA401OnAStreamSignsInOnceAndRetriesOnTheSameConnection() throws {
+        gateway.answer = { headers in headers.contains { $0 == ("authorization", "Pomerium new") } ? 200 : 401 }
+        let tokens = RotatingTokens()
+        let options = try options()
+        let server = TunnelServer(loop: loop, options: options, tokens: tokens, connector: try connector(), logger: logger)
+        let pair = MemoryStreamPair(loop: loop)
+        let (local, client) = (pair.a, pair.b)
+        var fromGateway: [UInt8] = []
+        client.onRead = { [loop] event in
+            if case .data(let buffer) = event {
+                fromGateway += buffer.bytes
+                loop!.buffers.give(buffer)
+            }
+        }
+        client.startReading()
+        server.open(local: local)
+        spin("the retried tunnel to relay") { server.openTunnelCount == 1 && gateway.connections.first?.server.order.count == 2 }
+        client.write(loop.buffers.buffers(copying: Array("hello".utf8))) { XCTAssertNil($0) }
+        let gatewayServer = try XCTUnwrap(gateway.connections.first?.server)
+        let retried = try XCTUnwrap(gatewayServer.order.last)
+        spin("the bytes at the gateway") { gatewayServer.streams[retried]?.received == Array("hello".utf8) }
+        gatewayServer.send(Array("world".utf8), on: retried)
+        spin("the answer at the client") { fromGateway == Array("world".utf8) }
+        XCTAssertEqual(tokens.rejected, ["old"])
+        XCTAssertEqual(gateway.connections.count, 1, "the retry is a stream, not a connection")
+        var drained = false
+        server.onDrained = { drained = true }
+        server.shutdown(drainMilliseconds: 0)
+        spin("the drain") { drained }
+        spin("the gateway to see the connection close") { gateway.closedCount == 1 }
+        client.close()
+    }
+}
+
+/// "old" until the gateway rejects it, then "new" at once (no browser).
+private final class RotatingTokens: TokenSource {
+    var rejected: [String?] = []
+    private var current = "old"
+
+    func token(waiter: @escaping (Result<String, SignInFailure>) -> Void) -> TokenAvailability { .now(current) }
+
+    func rejected(_ token: String?, waiter: @escaping (Result<String, SignInFailure>) -> Void) -> TokenAvailability {
+        rejected.append(token)
+        current = "new"
+        return .now(current)
+    }
+}
