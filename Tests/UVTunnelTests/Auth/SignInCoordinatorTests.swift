@@ -27,10 +27,8 @@ final class SignInCoordinatorTests: XCTestCase {
         let settings = SignInSettings(route: route, tls: try TLSContext.client(TLSClientOptions()), verifyHostName: true,
                                       browserCommand: nil, openBrowser: false,
                                       cache: TokenCache(directory: "/nonexistent/uvtunnel-unit-test"))
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
         return SignInCoordinator(loop: loop, settings: settings, runner: runner, cachedToken: cached,
-                                 authTimeoutMilliseconds: authTimeoutMilliseconds, logger: logger)
+                                 authTimeoutMilliseconds: authTimeoutMilliseconds, logger: .quiet)
     }
 
     private func waiter() -> (Result<String, SignInFailure>) -> Void {

@@ -8,11 +8,7 @@ import XCTest
 /// token holds its client's socket). The sign-in must fail at once with a
 /// line that says why, and leave the sign-in thread's loop intact for the next.
 final class SignInFlowLimitTests: XCTestCase {
-    private var logger: Logger {
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        return logger
-    }
+    private var logger: Logger { .quiet }
 
     func testCallbackListenerAtTheDescriptorLimitFailsTheSignInAndLeavesTheLoopIntact() throws {
         let loop = try EventLoop()

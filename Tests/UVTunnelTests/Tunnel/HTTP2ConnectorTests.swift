@@ -10,11 +10,7 @@ final class HTTP2ConnectorTests: XCTestCase {
     private var loop: EventLoop!
     private var gateway: H2TLSGateway!
 
-    private var logger: Logger {
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        return logger
-    }
+    private var logger: Logger { .quiet }
 
     override func setUpWithError() throws {
         loop = try EventLoop()

@@ -7,11 +7,7 @@ import UVTunnelGateway
 /// whole data path with real sockets, then a check that every handle closed
 /// (`uv_loop_close == 0`) and every buffer went back to its pool.
 final class LoopTunnelTests: XCTestCase {
-    private var logger: Logger {
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        return logger
-    }
+    private var logger: Logger { .quiet }
 
     func testTunnelThroughGatewayOnOneLoopLeavesNothingOpen() throws {
         let loop = try EventLoop()

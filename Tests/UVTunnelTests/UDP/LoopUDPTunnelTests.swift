@@ -8,11 +8,7 @@ import UVTunnelGateway
 /// bundled gateway's 101 and relay, a UDP echo; then every handle closed
 /// (`uv_loop_close == 0`) and every buffer back in its pool.
 final class LoopUDPTunnelTests: XCTestCase {
-    private var logger: Logger {
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        return logger
-    }
+    private var logger: Logger { .quiet }
 
     func testDatagramsThroughGatewayOnOneLoopLeaveNothingOpen() throws {
         let loop = try EventLoop()
