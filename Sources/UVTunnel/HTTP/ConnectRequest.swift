@@ -66,11 +66,10 @@ public enum ConnectRequest {
         out += requestLine + crlf
         out += Array("Host: ".utf8) + host + crlf
         for line in extra { out += Array(line.utf8) + crlf }
-        out += Array("User-Agent: ".utf8) + printable(userAgent) + crlf
+        out += Array("User-Agent: \(headerValue(userAgent: userAgent))".utf8) + crlf
         switch credential {
         case .pomeriumToken(let token)?:
-            let jwt = visible(token)
-            if !jwt.isEmpty { out += Array("Authorization: Pomerium ".utf8) + jwt + crlf }
+            if let value = authorizationValue(pomeriumToken: token) { out += Array("Authorization: \(value)".utf8) + crlf }
         case .proxyAuthorization(let value)?:
             out += Array("Proxy-Authorization: ".utf8) + printable(value) + crlf
         case nil:
@@ -81,6 +80,18 @@ public enum ConnectRequest {
     }
 
     private static let crlf: [UInt8] = [0x0D, 0x0A]
+
+    /// `Pomerium <jwt>`, the token's visible ASCII only; nil for an empty
+    /// token (no header). The HTTP/2 path sends the same value.
+    static func authorizationValue(pomeriumToken token: String) -> String? {
+        let jwt = visible(token)
+        return jwt.isEmpty ? nil : "Pomerium " + String(decoding: jwt, as: UTF8.self)
+    }
+
+    /// The User-Agent value as sent on either path: visible ASCII and spaces.
+    static func headerValue(userAgent: String) -> String {
+        String(decoding: printable(userAgent), as: UTF8.self)
+    }
 
     /// Visible ASCII only: no space, control or non-ASCII byte.
     private static func visible(_ s: String) -> [UInt8] { s.utf8.filter { (0x21...0x7E).contains($0) } }

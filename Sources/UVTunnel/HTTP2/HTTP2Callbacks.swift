@@ -16,6 +16,11 @@ enum HTTP2Callbacks {
             let header = frame.pointee.hd
             guard header.type == UInt8(NGHTTP2_HEADERS.rawValue),
                   let stream = session.stream(header.stream_id) else { return 0 }
+            // A header list past the limit resets the stream (nghttp2 sends
+            // RST_STREAM for a temporal failure), with our reason kept.
+            guard stream.countHeader(bytes: nameLength + valueLength) else {
+                return Int32(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
+            }
             guard nameLength == 7, let name, String(decoding: UnsafeBufferPointer(start: name, count: 7), as: UTF8.self) == ":status",
                   let value else { return 0 }
             stream.statusHeader(String(decoding: UnsafeBufferPointer(start: value, count: valueLength), as: UTF8.self))
@@ -33,7 +38,7 @@ enum HTTP2Callbacks {
             case NGHTTP2_DATA.rawValue:
                 if endStream { session.stream(header.stream_id)?.remoteEnded() }
             case NGHTTP2_GOAWAY.rawValue:
-                session.goingAway()
+                session.goAwayArrived(code: frame.pointee.goaway.error_code)
             case NGHTTP2_SETTINGS.rawValue:
                 if header.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) == 0 { session.remoteSettingsArrived() }
             default:
@@ -51,6 +56,8 @@ enum HTTP2Callbacks {
             let header = frame.pointee.hd
             if header.type == UInt8(NGHTTP2_DATA.rawValue), header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0 {
                 session.stream(header.stream_id)?.localEndSent()
+            } else if header.type == UInt8(NGHTTP2_GOAWAY.rawValue) {
+                session.goAwaySent(code: frame.pointee.goaway.error_code)
             }
             return 0
         }

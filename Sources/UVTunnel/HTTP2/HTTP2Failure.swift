@@ -13,12 +13,16 @@ public enum HTTP2Failure: Error, Equatable, Sendable, CustomStringConvertible {
     /// The connector already has this many connections open or being
     /// dialled: a gateway that keeps refusing work must not use up descriptors.
     case connectionLimit(Int)
+    /// The gateway's response header block went past this many bytes: the
+    /// stream is reset rather than buffered without bound.
+    case headersTooLarge(Int)
 
     public var description: String {
         switch self {
         case .reset(let code): return "the gateway reset the stream: \(HTTP2Failure.codeName(code))"
         case .connectionLost(let reason): return "the HTTP/2 connection to the gateway was lost: \(reason)"
         case .takesNoStreams(let why): return "the gateway's new HTTP/2 connection takes no streams: \(why)"
+        case .headersTooLarge(let limit): return "the gateway's response headers exceed \(limit / 1024) KiB"
         case .connectionLimit(let count):
             return "\(count) HTTP/2 connections to the gateway are already open or being dialled, the most allowed"
         }

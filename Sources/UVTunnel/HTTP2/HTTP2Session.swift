@@ -6,10 +6,17 @@ public struct HTTP2Settings: Sendable {
     /// tunnel buffers at most when its local reader stops, and what one bulk
     /// stream can have in flight.
     public var streamWindow: Int32 = 1 << 20
-    /// The connection's receive window. Bytes are counted against it as soon
-    /// as they arrive (a stopped reader holds only its stream's window), so
-    /// it bounds bytes in flight, not memory.
+    /// The connection's receive window: bytes in flight on the connection.
     public var connectionWindow: Int32 = 8 << 20
+    /// Bytes all streams of one connection may hold for readers that have
+    /// not taken them yet. Below it the connection's window reopens as
+    /// bytes arrive (a stopped reader holds only its own stream's window,
+    /// the others flow on); past it, only as readers take bytes, so one
+    /// connection buffers at most this plus `connectionWindow`.
+    public var inboundBudget = 16 << 20
+    /// How long a closing connection waits for its GOAWAY to leave before
+    /// the socket closes anyway (a peer that stopped reading).
+    public var closeFlushMilliseconds: UInt64 = 1_000
     /// Bytes one stream queues toward the gateway before its writer pauses.
     public var outboundLimit = 128 * 1024
     /// Streams at once on one connection (`--max-streams-per-connection`),
@@ -71,6 +78,16 @@ final class HTTP2Session {
     private var readyPending = false
     /// Something arrived from the gateway since the liveness check last asked.
     private var receivedSomething = false
+    /// Bytes handed to streams and not yet taken by their readers.
+    private(set) var bufferedInbound = 0
+    /// Connection window held back while `bufferedInbound` is over the budget.
+    private var owedConnectionWindow = 0
+    /// The error code of a GOAWAY the gateway sent, or one nghttp2 sent for
+    /// us on a protocol error: why a connection that ended "cleanly" ended.
+    private var goAwayReceived: UInt32?
+    private var goAwaySent: UInt32?
+    /// Streams the connection had open when it ended (lost with it).
+    private(set) var streamsLostAtClose = 0
 
     /// A stream opened or closed (the connector's capacity changed).
     var onStreamsChanged: (() -> Void)?
@@ -112,6 +129,8 @@ final class HTTP2Session {
             nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_ENABLE_PUSH.rawValue), value: 0),
             nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue),
                                    value: UInt32(settings.streamWindow)),
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue),
+                                   value: UInt32(HTTP2Stream.maxHeaderListSize)),
         ]
         _ = nghttp2_submit_settings(raw, UInt8(NGHTTP2_FLAG_NONE.rawValue), &entries, entries.count)
         _ = nghttp2_session_set_local_window_size(raw, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, settings.connectionWindow)
@@ -132,7 +151,7 @@ final class HTTP2Session {
     /// itself): the streams still hear, the timer and transport still close.
     /// No GOAWAY: sending would hand out references to a dying object.
     deinit {
-        finish("the connection was dropped")
+        finish("the connection was dropped", flushing: false)
         if let raw { nghttp2_session_del(raw) }
         context.release()
     }
@@ -145,16 +164,31 @@ final class HTTP2Session {
                     onResponse: @escaping (Result<Int, HTTP2Failure>) -> Void) -> HTTP2Stream? {
         guard let raw, canOpenStream else { return nil }
         var headers: [(String, String, Bool)] = [(":method", "CONNECT", false), (":authority", authority, false)]
-        if let token { headers.append(("authorization", "Pomerium \(token)", true)) }
-        headers.append(("user-agent", userAgent, false))
+        if let value = token.flatMap(ConnectRequest.authorizationValue(pomeriumToken:)) {
+            headers.append(("authorization", value, true))
+        }
+        headers.append(("user-agent", ConnectRequest.headerValue(userAgent: userAgent), false))
         let id = HTTP2Callbacks.submitRequest(raw, headers: headers)
-        guard id > 0 else { return nil }
+        guard id > 0 else {
+            // No stream ids left (or nghttp2 refuses for another reason): this
+            // connection takes no more; it closes once its streams are done.
+            isGoingAway = true
+            streamsChanged = true
+            armSoon()
+            return nil
+        }
         let stream = HTTP2Stream(id: id, session: self, onResponse: onResponse)
         streams[id] = stream
         pump(deliver: false)
         // Outside nghttp2 already: the connector may stop its idle timer now.
         onStreamsChanged?()
         return stream
+    }
+
+    /// Tests: jumps to the end of the stream id space (2^31 - 1 is the last).
+    func setNextStreamID(_ id: Int32) {
+        guard let raw else { return }
+        _ = nghttp2_session_set_next_stream_id(raw, id)
     }
 
     /// A stream's consumer queued bytes or ended its direction: DATA may go.
@@ -164,10 +198,26 @@ final class HTTP2Session {
         pump(deliver: false)
     }
 
-    /// The consumer took `count` bytes: the gateway may send that many more.
+    /// The consumer took `count` bytes: the gateway may send that many more
+    /// on the stream (and on the connection, if it was held back).
     func consumed(_ count: Int, on stream: HTTP2Stream) {
-        guard let raw, count > 0, streams[stream.id] === stream else { return }
-        _ = nghttp2_session_consume_stream(raw, stream.id, count)
+        guard let raw, count > 0 else { return }
+        if streams[stream.id] === stream { _ = nghttp2_session_consume_stream(raw, stream.id, count) }
+        released(count)
+    }
+
+    /// A closed stream dropped `count` bytes its reader never took.
+    func dropped(_ count: Int) {
+        guard count > 0 else { return }
+        released(count)
+    }
+
+    private func released(_ count: Int) {
+        bufferedInbound -= count
+        if let raw, owedConnectionWindow > 0, bufferedInbound <= settings.inboundBudget {
+            _ = nghttp2_session_consume_connection(raw, owedConnectionWindow)
+            owedConnectionWindow = 0
+        }
         pump(deliver: false)
     }
 
@@ -196,9 +246,20 @@ final class HTTP2Session {
     func stream(_ id: Int32) -> HTTP2Stream? { streams[id] }
 
     func dataArrived(_ bytes: UnsafeRawBufferPointer, on id: Int32) {
-        // The connection's window opens at once: only the stream's waits for its reader.
-        if let raw { _ = nghttp2_session_consume_connection(raw, bytes.count) }
-        streams[id]?.received(bytes)
+        guard let raw else { return }
+        guard let stream = streams[id], stream.received(bytes) else {
+            // Nobody will read them: the window they took reopens at once.
+            _ = nghttp2_session_consume_connection(raw, bytes.count)
+            return
+        }
+        bufferedInbound += bytes.count
+        // Within the budget the connection's window opens at once: only the
+        // stream's waits for its reader. Past it, the connection's waits too.
+        if bufferedInbound <= settings.inboundBudget {
+            _ = nghttp2_session_consume_connection(raw, bytes.count)
+        } else {
+            owedConnectionWindow += bytes.count
+        }
     }
 
     func streamClosed(_ id: Int32, code: UInt32) {
@@ -207,8 +268,15 @@ final class HTTP2Session {
         stream.closedByProtocol(code: code)
     }
 
-    func goingAway() {
+    func goAwayArrived(code: UInt32) {
         isGoingAway = true
+        goAwayReceived = code
+    }
+
+    /// nghttp2 sent GOAWAY: ours on close (NO_ERROR), or its own on a protocol error.
+    func goAwaySent(code: UInt32) {
+        isGoingAway = true
+        if goAwaySent == nil { goAwaySent = code }
     }
 
     func remoteSettingsArrived() {
@@ -265,8 +333,23 @@ final class HTTP2Session {
         // as a stream closed by its RST_STREAM) reach their owners next turn.
         if !eventful.isEmpty || streamsChanged { armSoon() }
         if nghttp2_session_want_read(raw) == 0 && nghttp2_session_want_write(raw) == 0 && !isWriting {
-            finish(nil)
+            finish(endReason, flushing: false)
         }
+    }
+
+    /// Either side sent GOAWAY with an error code (not a routine end).
+    var endedWithErrorCode: Bool { endReason != nil }
+
+    /// Why nghttp2 is done with a connection: nil after GOAWAY(NO_ERROR)
+    /// with every stream finished, else the error code either side sent.
+    private var endReason: String? {
+        if let code = goAwayReceived, code != NGHTTP2_NO_ERROR.rawValue {
+            return "the gateway sent GOAWAY with \(HTTP2Failure.codeName(code))"
+        }
+        if let code = goAwaySent, code != NGHTTP2_NO_ERROR.rawValue {
+            return "HTTP/2 protocol error from the gateway (uvtunnel sent GOAWAY with \(HTTP2Failure.codeName(code)))"
+        }
+        return nil
     }
 
     /// Drains `nghttp2_session_mem_send` into pool buffers and one transport
@@ -333,6 +416,34 @@ final class HTTP2Session {
         }
     }
 
+    /// Writes what nghttp2 still has to send (the GOAWAY) behind any write
+    /// in flight, ends our direction, and closes the transport when that is
+    /// done, or after `closeFlushMilliseconds` if the peer does not read.
+    /// The closures hold the transport and timer, not the session.
+    private func closeTransportAfterFlush() {
+        var chunks: [Buffer] = []
+        if let raw {
+            while true {
+                var data: UnsafePointer<UInt8>?
+                let n = nghttp2_session_mem_send(raw, &data)
+                guard n > 0, let data else { break }
+                pool.append(copying: UnsafeRawBufferPointer(start: data, count: n), to: &chunks)
+            }
+        }
+        let transport = transport
+        let timer = UVTimer(loop: loop)
+        var done = false
+        let closeBoth = {
+            guard !done else { return }
+            done = true
+            timer.close()
+            transport.close()
+        }
+        timer.start(milliseconds: settings.closeFlushMilliseconds) { closeBoth() }
+        if !chunks.isEmpty { transport.write(chunks) { _ in } }
+        transport.shutdownWrite { _ in closeBoth() }
+    }
+
     // MARK: Liveness
 
     /// True when the gateway sent anything since the last call.
@@ -356,29 +467,35 @@ final class HTTP2Session {
 
     // MARK: Ending
 
-    /// Closes on purpose (idle): GOAWAY(NO_ERROR), then the transport. Open
-    /// streams, if any, fail as on a lost connection.
+    /// Closes on purpose (idle, shutdown): GOAWAY(NO_ERROR), which leaves
+    /// before the transport closes (bounded by `closeFlushMilliseconds`).
+    /// Open streams, if any, fail as on a lost connection.
     func close() {
         guard !isClosed, let raw else { return }
         _ = nghttp2_session_terminate_session(raw, NGHTTP2_NO_ERROR.rawValue)
-        sendFrames()
-        finish(nil)
+        finish(nil, flushing: true)
     }
 
     private func fail(_ reason: String) {
-        finish(reason)
+        finish(reason, flushing: false)
     }
 
-    /// The one way out: every open stream hears why, the transport closes.
-    private func finish(_ reason: String?) {
+    /// The one way out: every open stream hears why, the transport closes
+    /// (`flushing`: after what nghttp2 still has to send, the GOAWAY).
+    private func finish(_ reason: String?, flushing: Bool) {
         guard !isClosed else { return }
         isClosed = true
         soon.close()
         let open = streams.values.sorted { $0.id < $1.id }
         streams.removeAll()
+        streamsLostAtClose = open.count
         for stream in open { stream.connectionLost(reason ?? "the connection was closed") }
         transport.onRead = nil
-        transport.close()
+        if flushing {
+            closeTransportAfterFlush()
+        } else {
+            transport.close()
+        }
         // Streams nghttp2 closed in this same round (a reset just before a
         // fatal error) are no longer in `streams`: their events wait only in
         // `eventful`, and they too must hear them, or their tunnels hang.

@@ -22,8 +22,14 @@ public final class HTTP2Stream: SharedConnectionStream {
 
     // The answer to CONNECT.
     private var onResponse: ((Result<Int, HTTP2Failure>) -> Void)?
+    /// The final answer's status, once its whole header block arrived.
     private var status: Int?
+    private var statusSoFar: Int?
     private var answered = false
+    /// Response header bytes so far, as SETTINGS_MAX_HEADER_LIST_SIZE counts them.
+    private var headerBytes = 0
+    /// What this side takes in one response header list (and tells the gateway).
+    static let maxHeaderListSize = 64 * 1024
 
     // Gateway → local.
     private var inbound: [Buffer] = []
@@ -143,8 +149,10 @@ public final class HTTP2Stream: SharedConnectionStream {
                 for (waiter, operation) in waiters { waiter(StreamError(UVError(UV_ECANCELED.rawValue, operation))) }
             }
         }
+        let unread = inbound.reduce(0) { $0 + $1.count }
         inbound.forEach { pool.give($0) }
         inbound.removeAll()
+        session?.dropped(unread)
         outbound.forEach { pool.give($0) }
         outbound.removeAll()
         outboundBytes = 0
@@ -153,21 +161,35 @@ public final class HTTP2Stream: SharedConnectionStream {
 
     // MARK: From the session, inside nghttp2 (record only)
 
+    /// Counts one header field; false once the list is over the limit.
+    func countHeader(bytes: Int) -> Bool {
+        headerBytes += bytes + 32
+        guard headerBytes > HTTP2Stream.maxHeaderListSize else { return true }
+        if failure == nil { failure = .headersTooLarge(HTTP2Stream.maxHeaderListSize) }
+        return false
+    }
+
     func statusHeader(_ value: String) {
-        status = Int(value)
+        statusSoFar = Int(value)
     }
 
     func responseHeadersEnded() {
         // 1xx answers are informational; the final one follows.
-        if let status, (100..<200).contains(status) { self.status = nil; return }
+        defer { statusSoFar = nil }
+        if let statusSoFar, (100..<200).contains(statusSoFar) { return }
+        // Not over the header limit: a block that was is a failure, not an answer.
+        guard failure == nil else { return }
+        status = statusSoFar
         note()
     }
 
-    func received(_ bytes: UnsafeRawBufferPointer) {
-        // Reset by us and not yet forgotten by nghttp2: nobody will read it.
-        guard !isClosed else { return }
+    /// Keeps the gateway's bytes for the reader; false when nobody will read
+    /// them (reset by us and not yet forgotten by nghttp2).
+    func received(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard !isClosed else { return false }
         pool.append(copying: bytes, to: &inbound)
         note()
+        return true
     }
 
     func remoteEnded() {

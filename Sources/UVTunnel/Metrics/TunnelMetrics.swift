@@ -19,6 +19,8 @@ public final class TunnelMetrics {
     public var waitingForSignIn: () -> Int = { 0 }
     public var signIns: () -> Int = { 0 }
     public var liveBytes: () -> (up: Int64, down: Int64) = { (0, 0) }
+    /// `--multiplex`: the shared gateway connections open now (shown only with some).
+    public var sharedConnections: () -> [SharedConnectionInfo] = { [] }
     /// `uvtunnel udp`'s listener, when there is one: its metrics are shown only then.
     public var udpServer: (() -> UDPTunnelServer?)?
 
@@ -34,6 +36,20 @@ public final class TunnelMetrics {
             setupSum += seconds
             for (i, bound) in Self.setupBuckets.enumerated() where seconds <= bound { setupCounts[i] += 1 }
         }
+    }
+
+    /// A Prometheus label value: backslash, quote and newline escaped.
+    static func escaped(_ value: String) -> String {
+        var out = ""
+        for character in value {
+            switch character {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case "\n": out += "\\n"
+            default: out.append(character)
+            }
+        }
+        return out
     }
 
     public func render() -> String {
@@ -58,6 +74,16 @@ public final class TunnelMetrics {
         buckets.append("uvtunnel_setup_seconds_count \(setupCount)")
         metric("uvtunnel_setup_seconds", "histogram", "Accept to tunnel open (TCP, TLS, CONNECT answered).", buckets)
         metric("uvtunnel_sign_ins_total", "counter", "Browser sign-ins started.", ["uvtunnel_sign_ins_total \(signIns())"])
+        let shared = sharedConnections()
+        if !shared.isEmpty {
+            let byGateway = Dictionary(grouping: shared, by: \.gateway)
+            metric("uvtunnel_gateway_connections_open", "gauge", "--multiplex: HTTP/2 connections to each gateway open now.",
+                   byGateway.keys.sorted().map { "uvtunnel_gateway_connections_open{gateway=\"\(Self.escaped($0))\"} \(byGateway[$0]!.count)" })
+            metric("uvtunnel_gateway_connection_streams", "gauge", "--multiplex: tunnels (HTTP/2 streams) on each gateway connection now.",
+                   shared.sorted { ($0.gateway, $0.name) < ($1.gateway, $1.name) }.map {
+                       "uvtunnel_gateway_connection_streams{gateway=\"\(Self.escaped($0.gateway))\",connection=\"\($0.name)\"} \($0.streams)"
+                   })
+        }
         if let udp = udpServer?() {
             let counters = udp.counters
             let down = udp.down

@@ -17,10 +17,30 @@ public protocol GatewayConnector: AnyObject {
     /// The server stopped: close what the connector keeps between tunnels
     /// (shared connections), so the loop can end.
     func shutdown()
+
+    /// The shared connections open now (`--multiplex`), for the metrics.
+    var sharedConnections: [SharedConnectionInfo] { get }
 }
 
 extension GatewayConnector {
     public func shutdown() {}
+    public var sharedConnections: [SharedConnectionInfo] { [] }
+}
+
+/// One shared gateway connection as the metrics show it.
+public struct SharedConnectionInfo: Equatable, Sendable {
+    /// "https://gw:443", as `GatewayConnector.gatewayName`.
+    public var gateway: String
+    /// "h2-3": the name a tunnel's log lines give its connection.
+    public var name: String
+    /// Tunnels (streams) on it now.
+    public var streams: Int
+
+    public init(gateway: String, name: String, streams: Int) {
+        self.gateway = gateway
+        self.name = name
+        self.streams = streams
+    }
 }
 
 /// One `open` under way.

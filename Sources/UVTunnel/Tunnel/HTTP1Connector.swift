@@ -19,6 +19,13 @@ public final class HTTP1Connector: GatewayConnector {
 
     public func open(destination: String, token: String?,
                      completion: @escaping (Result<ByteStream, TunnelFailure>) -> Void) -> ConnectAttempt {
+        open(destination: destination, token: token, timeoutMilliseconds: timeoutMilliseconds, completion: completion)
+    }
+
+    /// As `open`, within `timeoutMilliseconds` (an attempt that already spent
+    /// part of the connect timeout elsewhere: the HTTP/2 path's ALPN fallback).
+    func open(destination: String, token: String?, timeoutMilliseconds: UInt64,
+              completion: @escaping (Result<ByteStream, TunnelFailure>) -> Void) -> ConnectAttempt {
         let attempt = HTTP1ConnectAttempt(loop: loop, target: target, kind: .connect, destination: destination, token: token,
                                           logger: logger, completion: completion)
         attempt.start(timeoutMilliseconds: timeoutMilliseconds)

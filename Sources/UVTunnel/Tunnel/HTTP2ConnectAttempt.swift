@@ -8,6 +8,8 @@ final class HTTP2ConnectAttempt: ConnectAttempt {
     private let destination: String
     private let token: String?
     private let timer: UVTimer
+    private let timeoutMilliseconds: UInt64
+    private let startedAt: UInt64
     private var completion: ((Result<ByteStream, TunnelFailure>) -> Void)?
     private weak var dial: HTTP2Dial?
     private var stream: HTTP2Stream?
@@ -24,6 +26,8 @@ final class HTTP2ConnectAttempt: ConnectAttempt {
         self.destination = destination
         self.token = token
         self.completion = completion
+        self.timeoutMilliseconds = timeoutMilliseconds
+        startedAt = loop.now
         timer = UVTimer(loop: loop)
         timer.start(milliseconds: timeoutMilliseconds) { [weak self] in
             guard let self else { return }
@@ -75,10 +79,21 @@ final class HTTP2ConnectAttempt: ConnectAttempt {
             self?.answered(result)
         }
         guard let opened else {
-            return finish(.failure(.http2(.connectionLost("the connection cannot open another stream"))))
+            // nghttp2 refused (no stream ids left): the session now counts as
+            // going away, so placing again picks another connection. Bounded:
+            // a connector whose every connection refuses fails the tunnel.
+            guard placedAgain < 2 else {
+                return finish(.failure(.http2(.connectionLost("the connection cannot open another stream"))))
+            }
+            placedAgain += 1
+            connector?.place(self)
+            return
         }
         stream = opened
     }
+
+    /// Times `open` found its connection refusing a stream and placed the attempt again.
+    private var placedAgain = 0
 
     private func answered(_ result: Result<Int, HTTP2Failure>) {
         guard let stream else { return }
@@ -104,11 +119,16 @@ final class HTTP2ConnectAttempt: ConnectAttempt {
     private static let refusedStream: UInt32 = 0x7
     private var retriedRefusal = false
 
-    /// The gateway speaks only HTTP/1.1: the rest of the way is an HTTP/1.1 attempt.
+    /// The gateway speaks only HTTP/1.1: the rest of the way is an HTTP/1.1
+    /// attempt, within what is left of this attempt's connect timeout.
     func delegate(to fallback: HTTP1Connector) {
         dial = nil
         guard let done = completion else { return }
-        inner = fallback.open(destination: destination, token: token) { [weak self] result in
+        let spent = loop.now - startedAt
+        // Nothing left: this attempt's own timer fires on its own.
+        guard spent < timeoutMilliseconds else { return }
+        let total = timeoutMilliseconds
+        inner = fallback.open(destination: destination, token: token, timeoutMilliseconds: total - spent) { [weak self] result in
             guard let self else {
                 if case .success(let stream) = result { stream.close() }
                 return
@@ -116,9 +136,12 @@ final class HTTP2ConnectAttempt: ConnectAttempt {
             self.inner = nil
             self.completion = nil
             self.timer.close()
+            // A timeout names the whole connect timeout, as the user set it.
+            if case .failure(.timedOut(let stage, _, let activity)) = result {
+                return done(.failure(.timedOut(stage: stage, milliseconds: total, activity: activity)))
+            }
             done(result)
         }
-        // The HTTP/1.1 attempt has its own connect timeout.
         timer.stop()
     }
 

@@ -55,6 +55,8 @@ final class HTTP2Connection {
 
     private func streamsChanged() {
         guard session.openStreamCount == 0 else { return idleTimer.stop() }
+        // Going away (it can open no stream): nothing left to wait for.
+        if session.isGoingAway { return close() }
         idleTimer.start(milliseconds: idleMilliseconds) { [weak self] in self?.close() }
     }
 

@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 
 /// `--multiplex`: tunnels as streams on a few shared TLS connections (ALPN
 /// h2) to the gateway. A tunnel goes on the first connection with a free
@@ -15,10 +16,9 @@ public final class HTTP2Connector: GatewayConnector {
     private let idleMilliseconds: UInt64
     private let logger: Logger
     public let gatewayName: String
-    private var connections: [HTTP2Connection] = []
+    private(set) var connections: [HTTP2Connection] = []
     private var dials: [HTTP2Dial] = []
     private var fallback: HTTP1Connector?
-    private var nextConnectionID = 1
 
     /// `tls`: a client context offering ALPN `h2,http/1.1` (the options' own
     /// context offers http/1.1 only and is what the fallback uses).
@@ -38,6 +38,10 @@ public final class HTTP2Connector: GatewayConnector {
 
     /// Shared connections open now.
     public var connectionCount: Int { connections.count }
+
+    public var sharedConnections: [SharedConnectionInfo] {
+        connections.map { SharedConnectionInfo(gateway: gatewayName, name: "h2-\($0.id)", streams: $0.session.openStreamCount) }
+    }
 
     public func open(destination: String, token: String?,
                      completion: @escaping (Result<ByteStream, TunnelFailure>) -> Void) -> ConnectAttempt {
@@ -113,13 +117,12 @@ public final class HTTP2Connector: GatewayConnector {
             }
             let connection: HTTP2Connection
             do {
-                connection = try HTTP2Connection(id: nextConnectionID, transport: stream, loop: loop, settings: settings,
-                                                 idleMilliseconds: idleMilliseconds)
+                connection = try HTTP2Connection(id: HTTP2Connector.connectionNumbers.next(), transport: stream, loop: loop,
+                                                 settings: settings, idleMilliseconds: idleMilliseconds)
             } catch {
                 for attempt in waiting { attempt.finish(.failure(.http2(error))) }
                 return
             }
-            nextConnectionID += 1
             logger.debug("opened HTTP/2 connection \(connection.id) to \(gatewayName)", metadata: ["connection": "h2-\(connection.id)"])
             // Its attempts wait until the server's SETTINGS say how many streams it takes.
             dials.append(dial)
@@ -131,7 +134,7 @@ public final class HTTP2Connector: GatewayConnector {
             connection.onClosed = { [weak self, weak connection, weak dial] reason in
                 guard let self, let connection else { return }
                 self.connections.removeAll { $0 === connection }
-                self.logger.debug("closed HTTP/2 connection \(connection.id) to \(self.gatewayName)\(reason.map { ": \($0)" } ?? "")")
+                self.logClosed(connection, reason: reason)
                 // Closed before its SETTINGS came: its attempts fail here, once each.
                 guard let dial, self.dials.contains(where: { $0 === dial }) else { return }
                 self.dials.removeAll { $0 === dial }
@@ -158,6 +161,33 @@ public final class HTTP2Connector: GatewayConnector {
         }
         for attempt in waiting { place(attempt) }
         connection.closeWhenUnused()
+    }
+
+    /// Connection numbers unique in the process, so "h2-3" names one
+    /// connection in log lines and metrics whichever route's connector made it.
+    private static let connectionNumbers = Counter()
+
+    /// One counter shared by every connector (and loop) in the process.
+    private final class Counter: Sendable {
+        private let value = Mutex(0)
+        func next() -> Int { value.withLock { $0 += 1; return $0 } }
+    }
+
+    /// A connection closed on purpose, or idle when the gateway ended it,
+    /// is routine (debug); one that failed while carrying tunnels, or ended
+    /// with an error code either side sent, is a warning with the reason.
+    private func logClosed(_ connection: HTTP2Connection, reason: String?) {
+        let metadata: Logger.Metadata = ["connection": "h2-\(connection.id)"]
+        let lost = connection.session.streamsLostAtClose
+        guard let reason else {
+            return logger.debug("closed HTTP/2 connection \(connection.id) to \(gatewayName)", metadata: metadata)
+        }
+        let line = "HTTP/2 connection \(connection.id) to \(gatewayName) ended: \(reason)"
+        if lost > 0 || connection.session.endedWithErrorCode {
+            logger.warning("\(line)\(lost > 0 ? " (\(lost) tunnel(s) on it closed)" : "")", metadata: metadata)
+        } else {
+            logger.debug("\(line)", metadata: metadata)
+        }
     }
 
     private func fallBack(chosen: String?) {

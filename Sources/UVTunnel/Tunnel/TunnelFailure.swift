@@ -102,7 +102,7 @@ public enum TunnelFailure: Error, Equatable, Sendable {
         case .exchange: return "bad_answer"
         case .http2(.reset): return "stream_reset"
         case .http2(.connectionLost): return "gateway_io"
-        case .http2(.takesNoStreams): return "gateway_error"
+        case .http2(.takesNoStreams), .http2(.headersTooLarge): return "gateway_error"
         case .http2(.connectionLimit): return "connect"
         case .relay(.local, _): return "local_io"
         case .relay(.gateway, _): return "gateway_io"

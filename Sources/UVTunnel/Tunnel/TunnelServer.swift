@@ -46,6 +46,8 @@ public final class TunnelServer {
     }
 
     public var openTunnelCount: Int { tunnels.count }
+    /// The connector's shared gateway connections (`--multiplex`), for the metrics.
+    public var sharedConnections: [SharedConnectionInfo] { connector.sharedConnections }
     public var waitingTunnelCount: Int { tunnels.values.filter { $0.state == .waitingForToken }.count }
     public var route: Route { options.route }
     public var listenAddress: SocketAddress? { listener?.address }

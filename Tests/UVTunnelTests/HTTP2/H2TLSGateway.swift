@@ -24,6 +24,9 @@ final class H2TLSGateway {
     var goAwayAtOnce = false
 
     private let maxConcurrentStreams: UInt32
+    /// Each TLS handshake starts this long after the TCP accept (a slow gateway).
+    var handshakeDelayMilliseconds: UInt64 = 0
+    private var delays: [(timer: UVTimer, socket: UVStream)] = []
 
     init(loop: EventLoop, protocols: [String] = ["h2", "http/1.1"], maxConcurrentStreams: UInt32 = 100) throws {
         self.loop = loop
@@ -39,6 +42,17 @@ final class H2TLSGateway {
     }
 
     private func accepted(_ socket: UVStream) {
+        guard handshakeDelayMilliseconds > 0 else { return handshake(socket) }
+        let timer = UVTimer(loop: loop)
+        delays.append((timer, socket))
+        timer.start(milliseconds: handshakeDelayMilliseconds) { [weak self] in
+            timer.close()
+            self?.delays.removeAll { $0.timer === timer }
+            self?.handshake(socket)
+        }
+    }
+
+    private func handshake(_ socket: UVStream) {
         guard let tls = try? TLSStream.server(socket: socket, context: context) else { return socket.close() }
         tls.handshake { [weak self, loop] error in
             guard let self, error == nil else { return tls.close() }
@@ -78,6 +92,8 @@ final class H2TLSGateway {
     func close() {
         listener?.close()
         listener = nil
+        delays.forEach { $0.timer.close(); $0.socket.close() }
+        delays.removeAll()
         dropAll()
     }
 }

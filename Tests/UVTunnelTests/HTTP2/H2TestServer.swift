@@ -15,6 +15,8 @@ final class H2TestServer {
         var resetCode: UInt32?
         var closed = false
         var outbound: [UInt8] = []
+        /// How much of `outbound` went out already (no O(n) removeFirst per frame).
+        var sent = 0
         var endAfterOutbound = false
         init(id: Int32) { self.id = id }
     }
@@ -30,6 +32,8 @@ final class H2TestServer {
     private(set) var order: [Int32] = []
     /// True: DATA is consumed (the client's window reopens) only when the test says so.
     var holdWindows = false
+    /// The error code of the client's GOAWAY, once it came.
+    private(set) var goAwayCode: UInt32?
 
     final class Box { weak var server: H2TestServer? }
 
@@ -70,6 +74,7 @@ final class H2TestServer {
         nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks) { _, frame, userData in
             guard let server = testServer(userData), let frame else { return 0 }
             let header = frame.pointee.hd
+            if header.type == UInt8(NGHTTP2_GOAWAY.rawValue) { server.goAwayCode = frame.pointee.goaway.error_code }
             guard let stream = server.streams[header.stream_id] else { return 0 }
             if header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0 { stream.ended = true }
             if header.type == UInt8(NGHTTP2_HEADERS.rawValue) && frame.pointee.headers.cat == NGHTTP2_HCAT_REQUEST {
@@ -133,9 +138,13 @@ final class H2TestServer {
             guard let server = testServer(userData), let stream = server.streams[id], let buffer, let flags else {
                 return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
             }
-            let n = min(length, stream.outbound.count)
-            stream.outbound.withUnsafeBufferPointer { buffer.update(from: $0.baseAddress!, count: n) }
-            stream.outbound.removeFirst(n)
+            let n = min(length, stream.outbound.count - stream.sent)
+            stream.outbound.withUnsafeBufferPointer { buffer.update(from: $0.baseAddress! + stream.sent, count: n) }
+            stream.sent += n
+            if stream.sent == stream.outbound.count {
+                stream.outbound.removeAll()
+                stream.sent = 0
+            }
             if stream.outbound.isEmpty && stream.endAfterOutbound {
                 flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
                 return n
@@ -164,11 +173,21 @@ final class H2TestServer {
         flush()
     }
 
-    /// GOAWAY(NO_ERROR): streams above `lastStreamID` were not processed.
-    func goAway(lastStreamID: Int32) {
-        nghttp2_submit_goaway(raw, UInt8(NGHTTP2_FLAG_NONE.rawValue), lastStreamID, NGHTTP2_NO_ERROR.rawValue, nil, 0)
+    /// GOAWAY (NO_ERROR by default): streams above `lastStreamID` were not processed.
+    func goAway(lastStreamID: Int32, code: UInt32 = NGHTTP2_NO_ERROR.rawValue) {
+        nghttp2_submit_goaway(raw, UInt8(NGHTTP2_FLAG_NONE.rawValue), lastStreamID, code, nil, 0)
         flush()
     }
+
+    /// Sends SETTINGS_INITIAL_WINDOW_SIZE: what each stream of the client may send unasked.
+    func setInitialWindow(_ size: UInt32) {
+        var entry = nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue), value: size)
+        nghttp2_submit_settings(raw, UInt8(NGHTTP2_FLAG_NONE.rawValue), &entry, 1)
+        flush()
+    }
+
+    /// What the client's connection window still lets this side send.
+    var connectionSendWindow: Int32 { nghttp2_session_get_remote_window_size(raw) }
 
     func reset(_ id: Int32, code: UInt32) {
         nghttp2_submit_rst_stream(raw, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, code)

@@ -254,6 +254,163 @@ final class HTTP2ConnectorTests: XCTestCase {
         connector.shutdown()
     }
 
+    /// The gateway's ALPN picks http/1.1 after a slow handshake: the HTTP/1.1
+    /// attempt gets what is left of --connect-timeout, not a fresh one.
+    func testTheALPNFallbackUsesWhatIsLeftOfTheConnectTimeout() throws {
+        gateway.close()
+        gateway = try H2TLSGateway(loop: loop, protocols: ["http/1.1"])
+        gateway.handshakeDelayMilliseconds = 300
+        gateway.muted = true  // the HTTP/1.1 CONNECT is never answered
+        let connector = try connector(connectTimeoutMilliseconds: 500)
+        let started = loop.now
+        var result: Result<ByteStream, TunnelFailure>?
+        var endedAt: UInt64 = 0
+        let attempt = connector.open(destination: "db.internal:5432", token: nil) { [loop] in
+            result = $0
+            endedAt = loop!.now
+        }
+        spin("the timeout") { result != nil }
+        guard case .failure(.timedOut(_, let milliseconds, _)) = result else { return XCTFail("\(String(describing: result))") }
+        XCTAssertEqual(milliseconds, 500, "the message names the timeout the user set")
+        // A fresh timeout after the fallback would end at 300 + 500 ms at the earliest.
+        XCTAssertLessThan(endedAt - started, 750)
+        XCTAssertEqual(attempt.stage, .finished)
+        connector.shutdown()
+    }
+
+    /// A connection out of stream ids refuses the next stream: it goes away
+    /// (closing once its streams are done) and the tunnel opens on another.
+    func testAConnectionThatCannotOpenAStreamGoesAwayAndTheTunnelGoesOnAnother() throws {
+        let connector = try connector()
+        var results: [Result<ByteStream, TunnelFailure>] = []
+        var attempts = [connector.open(destination: "db.internal:5432", token: nil) { results.append($0) }]
+        spin("the first tunnel") { results.count == 1 }
+        let first = try XCTUnwrap(connector.connections.first)
+        first.session.setNextStreamID(0x7fff_ffff)  // the last id a client may use
+        attempts.append(connector.open(destination: "db.internal:5432", token: nil) { results.append($0) })
+        spin("the second tunnel") { results.count == 2 }
+        attempts.append(connector.open(destination: "db.internal:5432", token: nil) { results.append($0) })
+        spin("the third tunnel") { results.count == 3 }
+        let streams = results.compactMap { try? $0.get() }
+        XCTAssertEqual(streams.count, 3, "\(results)")
+        XCTAssertTrue(first.session.isGoingAway)
+        XCTAssertEqual(gateway.acceptedCount, 2, "the third went on a new connection")
+        XCTAssertEqual(gateway.connections.last?.server.order.count, 1)
+        XCTAssert(attempts.allSatisfy { $0.stage == .finished })
+        streams[0].close()
+        streams[1].close()
+        spin("the used-up connection to close") { gateway.closedCount == 1 && connector.connectionCount == 1 }
+        streams[2].close()
+        connector.shutdown()
+    }
+
+    /// GOAWAY covering the open streams: they relay on to their end, new
+    /// tunnels go on a new connection, the old one closes when its last ends.
+    func testAfterAGoAwayTheStreamsItCoversFinishAndNewTunnelsGoElsewhere() throws {
+        let connector = try connector()
+        var results: [Result<ByteStream, TunnelFailure>] = []
+        var attempts = (0..<2).map { _ in connector.open(destination: "db.internal:5432", token: nil) { results.append($0) } }
+        spin("two tunnels") { results.count == 2 }
+        let streams = results.compactMap { try? $0.get() }
+        XCTAssertEqual(streams.count, 2, "\(results)")
+        let old = gateway.connections[0].server
+        old.goAway(lastStreamID: try XCTUnwrap(old.order.last))
+        spin("the GOAWAY at the client") { connector.connections.first?.session.isGoingAway == true }
+        attempts.append(connector.open(destination: "db.internal:5432", token: nil) { results.append($0) })
+        spin("a third tunnel") { results.count == 3 }
+        XCTAssertNotNil(try? results[2].get(), "\(results[2])")
+        XCTAssertEqual(gateway.acceptedCount, 2, "the third went on a new connection")
+        // The covered streams still carry bytes both ways, to their end.
+        for (i, stream) in streams.enumerated() {
+            let id = old.order[i]
+            var got: [UInt8] = []
+            var eof = false
+            stream.onRead = { [loop] event in
+                switch event {
+                case .data(let buffer): got += buffer.bytes; loop!.buffers.give(buffer)
+                case .eof: eof = true
+                case .error(let error): XCTFail(error.message)
+                }
+            }
+            stream.startReading()
+            stream.write(loop.buffers.buffers(copying: Array("up \(i)".utf8))) { XCTAssertNil($0) }
+            spin("the bytes at the gateway") { old.streams[id]?.received == Array("up \(i)".utf8) }
+            old.send(Array("down \(i)".utf8), on: id, end: true)
+            spin("the answer and EOF") { eof }
+            XCTAssertEqual(got, Array("down \(i)".utf8))
+            var shut = false
+            stream.shutdownWrite { XCTAssertNil($0); shut = true }
+            spin("our end") { shut }
+        }
+        spin("the old connection to close") { gateway.closedCount == 1 && connector.connectionCount == 1 }
+        XCTAssert(attempts.allSatisfy { $0.stage == .finished })
+        results.compactMap { try? $0.get() }.forEach { $0.close() }
+        connector.shutdown()
+    }
+
+    /// A connection that stops answering: each of its tunnels closes with one
+    /// line naming why, the connection with one warning.
+    func testADeadConnectionClosesEachTunnelWithOneLine() throws {
+        let capture = LogCapture()
+        let tunnelLogger = capture.logger(level: .info)
+        let options = try options()
+        var settings = HTTP2Settings()
+        settings.pingIntervalMilliseconds = 50
+        var client = TLSClientOptions()
+        client.extraCAPEM = gateway.certificatePEM
+        client.alpnProtocols = ["h2", "http/1.1"]
+        let connector = HTTP2Connector(loop: loop, options: options, tls: try TLSContext.client(client), settings: settings,
+                                       logger: tunnelLogger)
+        let server = TunnelServer(loop: loop, options: options, tokens: FixedTokenSource(token: "t"), connector: connector,
+                                  logger: tunnelLogger)
+        let pairs = (0..<3).map { _ in MemoryStreamPair(loop: loop) }
+        for pair in pairs {
+            pair.b.onRead = { [loop] event in if case .data(let buffer) = event { loop!.buffers.give(buffer) } }
+            pair.b.startReading()
+            server.open(local: pair.a)
+        }
+        spin("three tunnels relaying") { gateway.connections.first?.server.order.count == 3 && connector.connections.first?.session.openStreamCount == 3 }
+        for _ in 0..<10 { _ = loop.runOnce(block: false) }
+        gateway.muted = true
+        spin("every tunnel closed") { server.openTunnelCount == 0 }
+        let lost = capture.lines(atLeast: .warning).filter { $0.message.hasPrefix("disconnected db.internal:5432") }
+        XCTAssertEqual(lost.count, 3, "\(capture.lines)")
+        XCTAssert(lost.allSatisfy { $0.message.hasSuffix("the HTTP/2 connection to the gateway was lost: the gateway sent nothing for 0.1s, not even an answer to PING") },
+                  "\(lost)")
+        let connectionLines = capture.lines(atLeast: .warning).filter { $0.message.hasPrefix("HTTP/2 connection") }
+        XCTAssertEqual(connectionLines.count, 1, "\(capture.lines)")
+        XCTAssert(connectionLines.first?.message.hasSuffix("(3 tunnel(s) on it closed)") == true, "\(connectionLines)")
+        var drained = false
+        server.onDrained = { drained = true }
+        server.shutdown(drainMilliseconds: 0)
+        spin("the drain") { drained }
+        pairs.forEach { $0.b.close() }
+    }
+
+    func testMetricsShowConnectionsPerGatewayAndStreamsPerConnection() throws {
+        let connector = try connector(maxStreams: 2)
+        let metrics = TunnelMetrics()
+        XCTAssertFalse(metrics.render().contains("uvtunnel_gateway_"), "no lines without --multiplex")
+        metrics.sharedConnections = { connector.sharedConnections }
+        var results: [Result<ByteStream, TunnelFailure>] = []
+        let attempts = (0..<3).map { _ in connector.open(destination: "db.internal:5432", token: "t") { results.append($0) } }
+        spin("three answers") { results.count == 3 }
+        let names = connector.connections.map { "h2-\($0.id)" }
+        let counts = connector.connections.map { $0.session.openStreamCount }
+        XCTAssertEqual(counts.sorted(), [1, 2])
+        let gatewayName = "https://127.0.0.1:\(gateway.address.port)"
+        let text = metrics.render()
+        XCTAssert(text.contains("uvtunnel_gateway_connections_open{gateway=\"\(gatewayName)\"} 2"), text)
+        for (name, count) in zip(names, counts) {
+            XCTAssert(text.contains("uvtunnel_gateway_connection_streams{gateway=\"\(gatewayName)\",connection=\"\(name)\"} \(count)"), text)
+        }
+        XCTAssertNotEqual(names[0], names[1])
+        results.compactMap { try? $0.get() }.forEach { $0.close() }
+        XCTAssert(attempts.allSatisfy { $0.stage == .finished })
+        connector.shutdown()
+        XCTAssertFalse(metrics.render().contains("uvtunnel_gateway_"), "no connection left")
+    }
+
     func testA401OnAStreamSignsInOnceAndRetriesOnTheSameConnection() throws {
         gateway.answer = { headers in headers.contains { $0 == ("authorization", "Pomerium new") } ? 200 : 401 }
         let tokens = RotatingTokens()
