@@ -125,11 +125,24 @@ struct PreparedEntry {
     }
 
     /// How this entry's tunnels reach the gateway: nil for the default (one
-    /// HTTP/1.1 connection per tunnel), or shared HTTP/2 connections.
-    func connector(loop: EventLoop, logger: Logger) -> GatewayConnector? {
+    /// HTTP/1.1 connection per tunnel), or HTTP/2 connections shared by every
+    /// entry that reaches the same gateway the same way.
+    func connector(loop: EventLoop, registry: HTTP2ConnectorRegistry, logger: Logger) -> GatewayConnector? {
         guard entry.multiplex else { return nil }
         var settings = HTTP2Settings()
         settings.maxStreams = entry.maxStreamsPerConnection
-        return HTTP2Connector(loop: loop, options: options, tls: multiplexTLS, settings: settings, logger: logger)
+        return registry.lease(key: gatewayKey, timeoutMilliseconds: options.connectTimeoutMilliseconds) {
+            HTTP2Connector(loop: loop, options: options, tls: multiplexTLS, settings: settings, logger: logger)
+        }
+    }
+
+    /// What makes two entries' gateway connections interchangeable: the
+    /// gateway, everything that shapes the TLS handshake, the egress proxy,
+    /// the stream limit. (The destination, token and timeouts are per tunnel.)
+    private var gatewayKey: String {
+        let parts: [String?] = [route.useTLS ? "https" : "http", route.gatewayAuthority, String(entry.disableTLSVerification),
+                                entry.alternateCAPath, entry.caCert, entry.clientCert, entry.clientKey, entry.egressProxy,
+                                String(entry.maxStreamsPerConnection)]
+        return parts.map { $0 ?? "-" }.joined(separator: "\u{0}")
     }
 }

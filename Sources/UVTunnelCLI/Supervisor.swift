@@ -12,6 +12,8 @@ final class Supervisor {
     private var routes: RouteSet!
     private var stopping: ShutdownSequence!
     private var coordinators: [String: SignInCoordinator] = [:]
+    /// `--multiplex`: one set of HTTP/2 connections per gateway, whichever routes use it.
+    private let http2Connectors = HTTP2ConnectorRegistry()
     private var worker: SignInWorker?
     private let metrics = TunnelMetrics()
     private var metricsServer: MetricsServer?
@@ -30,7 +32,8 @@ final class Supervisor {
         listeners = RouteListeners(logger: logger)
         routes = RouteSet(loop: loop, logger: logger, listeners: listeners) { [unowned self] prepared in
             let server = TunnelServer(loop: self.loop, options: prepared.options, tokens: try self.tokenSource(prepared),
-                                      connector: prepared.connector(loop: self.loop, logger: self.logger), logger: self.logger)
+                                      connector: prepared.connector(loop: self.loop, registry: self.http2Connectors, logger: self.logger),
+                                      logger: self.logger)
             server.onTunnelClosed = { [metrics] tunnel, outcome in metrics.tunnelClosed(tunnel, outcome) }
             return server
         }
@@ -122,7 +125,7 @@ final class Supervisor {
     /// `--listen -`: one tunnel over stdin/stdout; the process ends with it.
     private func serveStdio(_ prepared: PreparedEntry) throws {
         let server = TunnelServer(loop: loop, options: prepared.options, tokens: try tokenSource(prepared),
-                                  connector: prepared.connector(loop: loop, logger: logger), logger: logger)
+                                  connector: prepared.connector(loop: loop, registry: http2Connectors, logger: logger), logger: logger)
         let local: StdioStream
         do { local = try StdioStream(loop: loop) } catch { throw RuntimeError("--listen -: \(error)") }
         server.onTunnelClosed = { [weak self] _, outcome in

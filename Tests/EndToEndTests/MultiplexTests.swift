@@ -48,6 +48,38 @@ final class MultiplexTests: XCTestCase {
         tunnel.process.waitForOutput { $0.contains("connection=h2-1 stream=1 tunnel=1 [UVTunnel] connected") }
     }
 
+    /// Two routes of a --config file to the same gateway share its HTTP/2
+    /// connection: one connection carries both routes' tunnels.
+    func testRoutesToTheSameGatewayShareOneConnection() throws {
+        let target = try TargetServer(.echo)
+        defer { target.stop() }
+        let dir = TemporaryDirectory()
+        let file = dir.path + "/routes.toml"
+        let ports = (try freeLoopbackPort(), try freeLoopbackPort())
+        try """
+        pomerium-url = "https://127.0.0.1:\(proxy.port)"
+        alternate-ca-path = "\(certificates.caPath)"
+        service-account = "any.token.value"
+        multiplex = true
+
+        [[tunnel]]
+        listen = "127.0.0.1:\(ports.0)"
+        route = "127.0.0.1:\(target.port)"
+
+        [[tunnel]]
+        listen = "127.0.0.1:\(ports.1)"
+        route = "127.0.0.1:\(target.port)"
+        """.write(toFile: file, atomically: true, encoding: .utf8)
+        let process = try ChildProcess(Products.tunnel, ["--config", file], environment: ["XDG_CACHE_HOME": dir.path])
+        defer { process.stop() }
+        process.waitForOutput { $0.components(separatedBy: "listening on").count == 3 }
+        for port in [ports.0, ports.1, ports.0] {
+            let payload = randomBytes(10_000)
+            XCTAssert(try echoRoundTrip(port: port, payload: payload) == payload, process.stderr)
+        }
+        XCTAssertEqual(process.stderr.components(separatedBy: "opened HTTP/2 connection").count - 1, 1, process.stderr)
+    }
+
     func testTwoHundredParallelTunnelsShareAFewConnections() throws {
         let target = try TargetServer(.echo)
         defer { target.stop() }

@@ -74,7 +74,9 @@ public final class TunnelMetrics {
         buckets.append("uvtunnel_setup_seconds_count \(setupCount)")
         metric("uvtunnel_setup_seconds", "histogram", "Accept to tunnel open (TCP, TLS, CONNECT answered).", buckets)
         metric("uvtunnel_sign_ins_total", "counter", "Browser sign-ins started.", ["uvtunnel_sign_ins_total \(signIns())"])
-        let shared = sharedConnections()
+        // Routes that share a gateway's connections list them once each.
+        var seen = Set<String>()
+        let shared = sharedConnections().filter { seen.insert($0.name).inserted }
         if !shared.isEmpty {
             let byGateway = Dictionary(grouping: shared, by: \.gateway)
             metric("uvtunnel_gateway_connections_open", "gauge", "--multiplex: HTTP/2 connections to each gateway open now.",

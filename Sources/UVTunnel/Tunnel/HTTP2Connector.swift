@@ -45,8 +45,15 @@ public final class HTTP2Connector: GatewayConnector {
 
     public func open(destination: String, token: String?,
                      completion: @escaping (Result<ByteStream, TunnelFailure>) -> Void) -> ConnectAttempt {
+        open(destination: destination, token: token, timeoutMilliseconds: options.connectTimeoutMilliseconds, completion: completion)
+    }
+
+    /// As `open`, within `timeoutMilliseconds`: a route sharing this
+    /// connector (`HTTP2ConnectorRegistry`) brings its own --connect-timeout.
+    public func open(destination: String, token: String?, timeoutMilliseconds: UInt64,
+                     completion: @escaping (Result<ByteStream, TunnelFailure>) -> Void) -> ConnectAttempt {
         let attempt = HTTP2ConnectAttempt(loop: loop, connector: self, destination: destination, token: token,
-                                          timeoutMilliseconds: options.connectTimeoutMilliseconds, completion: completion)
+                                          timeoutMilliseconds: timeoutMilliseconds, completion: completion)
         attempt.starting {
             if let fallback { attempt.delegate(to: fallback) } else { place(attempt) }
         }

@@ -84,6 +84,11 @@ final class H2TLSGateway {
         tls.close()
     }
 
+    /// Writes raw bytes on every connection, as a hostile gateway would.
+    func sendRaw(_ bytes: [UInt8]) {
+        for connection in connections { connection.tls.write(loop.buffers.buffers(copying: bytes)) { _ in } }
+    }
+
     /// Hangs up on every client at once (TCP close, no GOAWAY).
     func dropAll() {
         for connection in connections { drop(connection.tls) }

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import XCTest
 @testable import UVTunnel
@@ -148,7 +149,8 @@ final class HTTP2ConnectorTests: XCTestCase {
 
     func testAConnectionWhoseSettingsNeverCameClosesWhenItsLastTunnelGivesUp() throws {
         gateway.muted = true  // TLS comes up, then not even SETTINGS
-        let connector = try connector(connectTimeoutMilliseconds: 200)
+        // Long enough for TLS to come up on a busy machine: the connection must exist to be closed.
+        let connector = try connector(connectTimeoutMilliseconds: 1_500)
         var result: Result<ByteStream, TunnelFailure>?
         let first = connector.open(destination: "db.internal:5432", token: nil) { result = $0 }
         spin("the first tunnel to time out") { result != nil }
@@ -409,6 +411,47 @@ final class HTTP2ConnectorTests: XCTestCase {
         XCTAssert(attempts.allSatisfy { $0.stage == .finished })
         connector.shutdown()
         XCTAssertFalse(metrics.render().contains("uvtunnel_gateway_"), "no connection left")
+    }
+
+    /// Descriptors open in this process now.
+    private func openDescriptors() -> Int {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).count
+    }
+
+    /// A gateway that resets every stream, then sends bytes that are not
+    /// HTTP/2: each tunnel fails once, the next gets a fresh connection, and
+    /// after shutdown the process holds the descriptors it started with.
+    func testAHostileGatewayLeavesNoDescriptorBehind() throws {
+        let before = openDescriptors()
+        let connector = try connector()
+        var results: [Result<ByteStream, TunnelFailure>] = []
+        var attempts = (0..<20).map { _ in connector.open(destination: "db.internal:5432", token: nil) { results.append($0) } }
+        spin("twenty tunnels") { results.count == 20 }
+        let streams = results.compactMap { try? $0.get() }
+        XCTAssertEqual(streams.count, 20, "\(results)")
+        var errors = 0
+        for stream in streams {
+            stream.onRead = { [loop] event in
+                if case .data(let buffer) = event { loop!.buffers.give(buffer) }
+                if case .error = event { errors += 1 }
+            }
+            stream.startReading()
+        }
+        let server = gateway.connections[0].server
+        for _ in 0..<5 { for id in server.order { server.reset(id, code: 0x8) } }
+        spin("every tunnel's reset") { errors == 20 }
+        gateway.sendRaw(Array("HTTP/1.1 400 Bad Request\r\n\r\n".utf8))
+        spin("the connection to end") { connector.connectionCount == 0 }
+        streams.forEach { $0.close() }
+        results.removeAll()
+        attempts.append(connector.open(destination: "db.internal:5432", token: nil) { results.append($0) })
+        spin("a tunnel on a fresh connection") { results.count == 1 }
+        let fresh = try XCTUnwrap(try? results[0].get(), "\(results)")
+        fresh.close()
+        connector.shutdown()
+        spin("the gateway to see both connections close") { gateway.closedCount == 2 }
+        XCTAssert(attempts.allSatisfy { $0.stage == .finished })
+        spin("descriptors back to where they were") { openDescriptors() == before }
     }
 
     func testA401OnAStreamSignsInOnceAndRetriesOnTheSameConnection() throws {

@@ -1,0 +1,92 @@
+import Logging
+import XCTest
+@testable import UVTunnel
+
+/// Routes to the same gateway share its HTTP/2 connections through one
+/// leased HTTP2Connector; it shuts down with the last lease.
+final class HTTP2ConnectorRegistryTests: XCTestCase {
+    private var loop: EventLoop!
+    private var gateway: H2TLSGateway!
+
+    override func setUpWithError() throws {
+        loop = try EventLoop()
+        gateway = try H2TLSGateway(loop: loop)
+    }
+
+    override func tearDown() {
+        gateway?.close()
+        gateway = nil
+        if let loop {
+            loop.run()
+            XCTAssertEqual(loop.buffers.outstanding, 0, "every buffer returned to the pool")
+            XCTAssertEqual(loop.close(), 0, "no handle left open")
+        }
+        loop = nil
+    }
+
+    private func spin(_ what: String, file: StaticString = #filePath, line: UInt = #line, until condition: () -> Bool) {
+        let deadline = Date().addingTimeInterval(10)
+        while !condition() {
+            guard Date() < deadline else { return XCTFail("timed out waiting for \(what)", file: file, line: line) }
+            _ = loop.runOnce(block: false)
+        }
+    }
+
+    private func makeConnector(destination: String) throws -> HTTP2Connector {
+        var client = TLSClientOptions()
+        client.extraCAPEM = gateway.certificatePEM
+        let route = try Route.parse(destination, pomeriumURL: "https://127.0.0.1:\(gateway.address.port)")
+        let options = TunnelOptions(route: route, tls: try TLSContext.client(client))
+        client.alpnProtocols = ["h2", "http/1.1"]
+        return HTTP2Connector(loop: loop, options: options, tls: try TLSContext.client(client), logger: .quiet)
+    }
+
+    private func open(_ connector: GatewayConnector, _ destination: String) -> ByteStream? {
+        var result: Result<ByteStream, TunnelFailure>?
+        let attempt = connector.open(destination: destination, token: nil) { result = $0 }
+        spin("the answer for \(destination)") { result != nil }
+        XCTAssertEqual(attempt.stage, .finished)
+        return try? result?.get()
+    }
+
+    func testRoutesWithTheSameKeyShareConnectionsUntilTheLastLeaseIsGivenBack() throws {
+        let registry = HTTP2ConnectorRegistry()
+        var made = 0
+        let db = registry.lease(key: "gw", timeoutMilliseconds: 5_000) {
+            made += 1
+            return try! makeConnector(destination: "db.internal:5432")
+        }
+        let ssh = registry.lease(key: "gw", timeoutMilliseconds: 5_000) {
+            made += 1
+            return try! makeConnector(destination: "ssh.internal:22")
+        }
+        let other = registry.lease(key: "other settings", timeoutMilliseconds: 5_000) {
+            made += 1
+            return try! makeConnector(destination: "web.internal:443")
+        }
+        XCTAssertEqual(made, 2)
+        XCTAssertEqual(registry.connectorCount, 2)
+        let first = try XCTUnwrap(open(db, "db.internal:5432"))
+        let second = try XCTUnwrap(open(ssh, "ssh.internal:22"))
+        XCTAssertEqual(gateway.acceptedCount, 1, "both routes' tunnels on one connection")
+        XCTAssertEqual(gateway.connections.first?.server.order.count, 2)
+        XCTAssertEqual(db.sharedConnections, ssh.sharedConnections)
+        let third = try XCTUnwrap(open(other, "web.internal:443"))
+        XCTAssertEqual(gateway.acceptedCount, 2, "other settings, other connections")
+        first.close()
+        db.shutdown()
+        db.shutdown()  // a server calls it twice; the second changes nothing
+        XCTAssertEqual(registry.connectorCount, 2, "ssh still holds the shared connector")
+        let again = try XCTUnwrap(open(ssh, "ssh.internal:22"))
+        XCTAssertEqual(gateway.acceptedCount, 2, "still the same connection")
+        second.close()
+        again.close()
+        ssh.shutdown()
+        XCTAssertEqual(registry.connectorCount, 1)
+        spin("the shared connection to close") { gateway.closedCount == 1 }
+        third.close()
+        other.shutdown()
+        XCTAssertEqual(registry.connectorCount, 0)
+        spin("the other connection to close") { gateway.closedCount == 2 }
+    }
+}
