@@ -31,11 +31,17 @@ public final class HTTP2Stream: SharedConnectionStream {
     /// What this side takes in one response header list (and tells the gateway).
     static let maxHeaderListSize = 64 * 1024
 
+    /// The gateway's direction: open, ended (END_STREAM came; EOF follows
+    /// the queued bytes), or its end told to the reader (EOF or an error).
+    enum RemoteDirection { case open, ended, endTold }
+    /// Our direction: open, ending (END_STREAM goes after the queue), or
+    /// END_STREAM sent.
+    enum LocalDirection { case open, ending, endSent }
+
     // Gateway → local.
     private var inbound: [Buffer] = []
     private var wantsData = false
-    private var remoteEnd = false
-    private var endDelivered = false
+    private var remote = RemoteDirection.open
     /// Set when nghttp2 closed the stream, or the connection broke.
     private var failure: HTTP2Failure?
     private var isProtocolClosed = false
@@ -44,9 +50,8 @@ public final class HTTP2Stream: SharedConnectionStream {
     private var outbound: [Buffer] = []
     private var outboundBytes = 0
     private var writeWaiter: ((StreamError?) -> Void)?
-    private var localEnd = false
     private var shutdownWaiter: ((StreamError?) -> Void)?
-    private var localEndSentFlag = false
+    private var local = LocalDirection.open
 
     private var isClosed = false
     /// An event for the consumer is already noted with the session.
@@ -90,7 +95,7 @@ public final class HTTP2Stream: SharedConnectionStream {
     }
 
     public func writeNow(_ buffers: [Buffer], otherwise completion: @escaping (StreamError?) -> Void) -> Bool {
-        guard !isClosed, !localEnd, failure == nil, !isProtocolClosed else {
+        guard !isClosed, local == .open, failure == nil, !isProtocolClosed else {
             buffers.forEach { pool.give($0) }
             completion(StreamError(message: failure?.description ?? "the HTTP/2 stream is closed"))
             return false
@@ -128,8 +133,8 @@ public final class HTTP2Stream: SharedConnectionStream {
     public func shutdownWrite(completion: @escaping (StreamError?) -> Void) {
         if let failure { return completion(StreamError(message: failure.description)) }
         if isClosed { return completion(StreamError(message: "the HTTP/2 stream is closed")) }
-        if isProtocolClosed || localEnd { return completion(nil) }
-        localEnd = true
+        if isProtocolClosed || local != .open { return completion(nil) }
+        local = .ending
         shutdownWaiter = completion
         session?.resume(self)
     }
@@ -193,12 +198,12 @@ public final class HTTP2Stream: SharedConnectionStream {
     }
 
     func remoteEnded() {
-        remoteEnd = true
+        if remote == .open { remote = .ended }
         note()
     }
 
     func localEndSent() {
-        localEndSentFlag = true
+        local = .endSent
         note()
     }
 
@@ -216,22 +221,25 @@ public final class HTTP2Stream: SharedConnectionStream {
             if first.isEmpty { pool.give(outbound.removeFirst()) }
         }
         if writeWaiter != nil && outboundBytes < outboundLimit { note() }
-        if outbound.isEmpty && localEnd { return .end(written) }
+        if outbound.isEmpty && local != .open { return .end(written) }
         return written > 0 ? .bytes(written) : .nothingYet
     }
 
     /// nghttp2 forgot the stream: both sides ended (NO_ERROR), or it was reset.
     func closedByProtocol(code: UInt32) {
         isProtocolClosed = true
-        if code != 0 && failure == nil && !(remoteEnd && localEndSentFlag) { failure = .reset(code: code) }
-        if code == 0 && !remoteEnd && failure == nil { remoteEnd = true }
+        if code != 0 && failure == nil && !bothEnded { failure = .reset(code: code) }
+        if code == 0 && remote == .open && failure == nil { remote = .ended }
         note()
     }
 
     func connectionLost(_ reason: String) {
         isProtocolClosed = true
-        if failure == nil && !(remoteEnd && localEndSentFlag) { failure = .connectionLost(reason) }
+        if failure == nil && !bothEnded { failure = .connectionLost(reason) }
     }
+
+    /// Both directions ended cleanly: whatever closes the stream now is no failure.
+    private var bothEnded: Bool { remote != .open && local == .endSent }
 
     private func note() {
         guard !isNoted, !isClosed else { return }
@@ -269,10 +277,10 @@ public final class HTTP2Stream: SharedConnectionStream {
             writeWaiter = nil
             waiter(failure.map { StreamError(message: $0.description) })
         }
-        if let waiter = shutdownWaiter, localEndSentFlag || failure != nil || isProtocolClosed {
+        if let waiter = shutdownWaiter, local == .endSent || failure != nil || isProtocolClosed {
             shutdownWaiter = nil
             // Closed without error before our END_STREAM went: nothing more was wanted.
-            waiter(localEndSentFlag ? nil : failure.map { StreamError(message: $0.description) })
+            waiter(local == .endSent ? nil : failure.map { StreamError(message: $0.description) })
         }
         deliverInbound()
     }
@@ -289,12 +297,12 @@ public final class HTTP2Stream: SharedConnectionStream {
             onRead(.data(buffer))
         }
         if taken > 0 { session?.consumed(taken, on: self) }
-        guard wantsData, !isClosed, inbound.isEmpty, !endDelivered else { return }
+        guard wantsData, !isClosed, inbound.isEmpty, remote != .endTold else { return }
         if let failure {
-            endDelivered = true
+            remote = .endTold
             onRead?(.error(StreamError(message: failure.description)))
-        } else if remoteEnd {
-            endDelivered = true
+        } else if remote == .ended {
+            remote = .endTold
             onRead?(.eof)
         }
     }

@@ -57,15 +57,12 @@ final class HTTP1ConnectAttempt: ConnectAttempt {
     private let destination: String
     private let token: String?
     private let logger: Logger
-    private let timer: UVTimer
-    private var completion: ((Result<ByteStream, TunnelFailure>) -> Void)?
+    /// The completion, the timeout, and a result that came while `start` was
+    /// still running (an address libuv refuses at once) held for the next turn.
+    private let outcome: AttemptCompletion
     private var dialer: GatewayDialer?
     private var gateway: ByteStream?
     private var exchange: ConnectClient?
-    /// A result that came while `start` was still running (an address libuv
-    /// refuses at once): delivered on the next loop turn, as promised.
-    private var isStarting = false
-    private var early: Result<ByteStream, TunnelFailure>?
     private(set) var stage: ConnectStage = .resolving
 
     init(loop: EventLoop, target: DialTarget, kind: Kind, destination: String, token: String?, logger: Logger,
@@ -76,12 +73,11 @@ final class HTTP1ConnectAttempt: ConnectAttempt {
         self.destination = destination
         self.token = token
         self.logger = logger
-        self.completion = completion
-        timer = UVTimer(loop: loop)
+        outcome = AttemptCompletion(loop: loop, completion: completion)
     }
 
     func start(timeoutMilliseconds: UInt64) {
-        timer.start(milliseconds: timeoutMilliseconds) { [weak self] in
+        outcome.timer.start(milliseconds: timeoutMilliseconds) { [weak self] in
             guard let self else { return }
             self.finish(.failure(.timedOut(stage: self.stage, milliseconds: timeoutMilliseconds, activity: self.activity)))
         }
@@ -101,14 +97,7 @@ final class HTTP1ConnectAttempt: ConnectAttempt {
             if stage != .finished { self?.stage = ConnectStage(dialing: stage) }
         }
         self.dialer = dialer
-        isStarting = true
-        dialer.start()
-        isStarting = false
-        if let early {
-            self.early = nil
-            // The timer is ours and idle otherwise: re-armed at 0 ms it is the next loop turn.
-            timer.start(milliseconds: 0) { [weak self] in self?.finish(early) }
-        }
+        outcome.starting({ dialer.start() }, deliver: { [weak self] in self?.finish($0) })
     }
 
     /// What the attempt is doing now, for a timeout's message.
@@ -157,29 +146,17 @@ final class HTTP1ConnectAttempt: ConnectAttempt {
     }
 
     func cancel() {
-        guard completion != nil else { return }
-        completion = nil
-        early = nil
-        release()
+        outcome.cancel { release() }
     }
 
     private func finish(_ result: Result<ByteStream, TunnelFailure>) {
-        if isStarting {
-            early = result
-            return
+        outcome.finish(result) {
+            stage = .finished
+            release()
         }
-        guard let done = completion else {
-            if case .success(let stream) = result { stream.close() }
-            return
-        }
-        completion = nil
-        stage = .finished
-        release()
-        done(result)
     }
 
     private func release() {
-        timer.close()
         dialer?.cancel()
         dialer = nil
         exchange?.cancel()

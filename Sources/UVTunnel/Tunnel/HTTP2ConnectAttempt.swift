@@ -7,17 +7,14 @@ final class HTTP2ConnectAttempt: ConnectAttempt {
     private weak var connector: HTTP2Connector?
     private let destination: String
     private let token: String?
-    private let timer: UVTimer
+    /// The completion, the connect timeout, and a result that came while
+    /// `open` was still running held for the next turn.
+    private let outcome: AttemptCompletion
     private let timeoutMilliseconds: UInt64
     private let startedAt: UInt64
-    private var completion: ((Result<ByteStream, TunnelFailure>) -> Void)?
     private weak var dial: HTTP2Dial?
     private var stream: HTTP2Stream?
     private var inner: ConnectAttempt?
-    /// A result that came while `open` was still running: delivered on the
-    /// next loop turn, as the protocol promises.
-    private var isStarting = false
-    private var early: Result<ByteStream, TunnelFailure>?
 
     init(loop: EventLoop, connector: HTTP2Connector, destination: String, token: String?, timeoutMilliseconds: UInt64,
          completion: @escaping (Result<ByteStream, TunnelFailure>) -> Void) {
@@ -25,20 +22,18 @@ final class HTTP2ConnectAttempt: ConnectAttempt {
         self.connector = connector
         self.destination = destination
         self.token = token
-        self.completion = completion
+        outcome = AttemptCompletion(loop: loop, completion: completion)
         self.timeoutMilliseconds = timeoutMilliseconds
         startedAt = loop.now
-        timer = UVTimer(loop: loop)
-        timer.start(milliseconds: timeoutMilliseconds) { [weak self] in
+        outcome.timer.start(milliseconds: timeoutMilliseconds) { [weak self] in
             guard let self else { return }
             self.finish(.failure(.timedOut(stage: self.stage, milliseconds: timeoutMilliseconds, activity: self.activity)))
         }
     }
 
     /// An owner that dropped the attempt without cancelling it: the stream
-    /// would otherwise hold a slot on its connection, and the timer a handle.
+    /// would otherwise hold a slot on its connection.
     deinit {
-        timer.close()
         stream?.close()
     }
 
@@ -46,7 +41,7 @@ final class HTTP2ConnectAttempt: ConnectAttempt {
         if let inner { return inner.stage }
         if let dial { return dial.stage }
         if stream != nil { return .awaitingAnswer }
-        return completion == nil ? .finished : .resolving
+        return outcome.isPending ? .resolving : .finished
     }
 
     private var activity: String {
@@ -57,14 +52,7 @@ final class HTTP2ConnectAttempt: ConnectAttempt {
     /// Runs `body` (which may finish the attempt at once); such a result is
     /// held until the next loop turn.
     func starting(_ body: () -> Void) {
-        isStarting = true
-        body()
-        isStarting = false
-        if let early {
-            self.early = nil
-            // The timer is ours: re-armed at 0 ms it is the next loop turn.
-            timer.start(milliseconds: 0) { [weak self] in self?.finish(early) }
-        }
+        outcome.starting(body, deliver: { [weak self] in self?.finish($0) })
     }
 
     func waiting(on dial: HTTP2Dial) {
@@ -74,7 +62,7 @@ final class HTTP2ConnectAttempt: ConnectAttempt {
     /// Sends HEADERS on `session`; the answer finishes the attempt.
     func open(on session: HTTP2Session, userAgent: String) {
         dial = nil
-        guard completion != nil else { return }
+        guard outcome.isPending else { return }
         let opened = session.openStream(authority: destination, token: token, userAgent: userAgent) { [weak self] result in
             self?.answered(result)
         }
@@ -123,7 +111,7 @@ final class HTTP2ConnectAttempt: ConnectAttempt {
     /// attempt, within what is left of this attempt's connect timeout.
     func delegate(to fallback: HTTP1Connector) {
         dial = nil
-        guard let done = completion else { return }
+        guard outcome.isPending else { return }
         let spent = loop.now - startedAt
         // Nothing left: this attempt's own timer fires on its own.
         guard spent < timeoutMilliseconds else { return }
@@ -134,40 +122,25 @@ final class HTTP2ConnectAttempt: ConnectAttempt {
                 return
             }
             self.inner = nil
-            self.completion = nil
-            self.timer.close()
             // A timeout names the whole connect timeout, as the user set it.
             if case .failure(.timedOut(let stage, _, let activity)) = result {
-                return done(.failure(.timedOut(stage: stage, milliseconds: total, activity: activity)))
+                return self.finish(.failure(.timedOut(stage: stage, milliseconds: total, activity: activity)))
             }
-            done(result)
+            self.finish(result)
         }
-        timer.stop()
+        // The HTTP/1.1 attempt times itself out within what is left.
+        outcome.timer.stop()
     }
 
     func cancel() {
-        guard completion != nil else { return }
-        completion = nil
-        early = nil
-        release()
+        outcome.cancel { release() }
     }
 
     func finish(_ result: Result<ByteStream, TunnelFailure>) {
-        if isStarting {
-            early = result
-            return
-        }
-        guard let done = completion else {
-            if case .success(let stream) = result { stream.close() }
-            return
-        }
-        completion = nil
-        release()
-        done(result)
+        outcome.finish(result) { release() }
     }
 
     private func release() {
-        timer.close()
         if let dial { connector?.withdraw(self, from: dial) }
         dial = nil
         inner?.cancel()

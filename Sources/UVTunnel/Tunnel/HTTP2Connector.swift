@@ -54,9 +54,7 @@ public final class HTTP2Connector: GatewayConnector {
                      completion: @escaping (Result<ByteStream, TunnelFailure>) -> Void) -> ConnectAttempt {
         let attempt = HTTP2ConnectAttempt(loop: loop, connector: self, destination: destination, token: token,
                                           timeoutMilliseconds: timeoutMilliseconds, completion: completion)
-        attempt.starting {
-            if let fallback { attempt.delegate(to: fallback) } else { place(attempt) }
-        }
+        attempt.starting { place(attempt) }
         return attempt
     }
 
