@@ -29,22 +29,14 @@ final class HTTP2SessionTests: XCTestCase {
         server = nil
         pair?.b.close()
         pair = nil
-        if let loop {
-            loop.run()
-            XCTAssertEqual(loop.buffers.outstanding, 0, "every buffer returned to the pool")
-            XCTAssertEqual(loop.close(), 0, "no handle left open")
-        }
+        loop?.assertEverythingReturnedAndClose()
         loop = nil
     }
 
     /// Runs the loop until `condition` holds (fails after 20 s: the debug
     /// build moves a few MB/s through the in-memory pair on a busy machine).
     private func spin(_ what: String, file: StaticString = #filePath, line: UInt = #line, until condition: () -> Bool) {
-        let deadline = Date().addingTimeInterval(20)
-        while !condition() {
-            guard Date() < deadline else { return XCTFail("timed out waiting for \(what)", file: file, line: line) }
-            _ = loop.runOnce(block: false)
-        }
+        loop.spin(what, seconds: 20, file: file, line: line, until: condition)
     }
 
     /// A stream whose CONNECT the server answered; its reads are collected.

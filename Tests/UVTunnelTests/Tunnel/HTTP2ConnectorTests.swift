@@ -21,20 +21,12 @@ final class HTTP2ConnectorTests: XCTestCase {
     override func tearDown() {
         gateway?.close()
         gateway = nil
-        if let loop {
-            loop.run()
-            XCTAssertEqual(loop.buffers.outstanding, 0, "every buffer returned to the pool")
-            XCTAssertEqual(loop.close(), 0, "no handle left open")
-        }
+        loop?.assertEverythingReturnedAndClose()
         loop = nil
     }
 
     private func spin(_ what: String, file: StaticString = #filePath, line: UInt = #line, until condition: () -> Bool) {
-        let deadline = Date().addingTimeInterval(10)
-        while !condition() {
-            guard Date() < deadline else { return XCTFail("timed out waiting for \(what)", file: file, line: line) }
-            _ = loop.runOnce(block: false)
-        }
+        loop.spin(what, seconds: 10, file: file, line: line, until: condition)
     }
 
     private func options(connectTimeoutMilliseconds: UInt64 = 15_000) throws -> TunnelOptions {
