@@ -78,6 +78,7 @@ let package = Package(
 let fuzzTargets = [
     "FuzzResponseHead", "FuzzConnectRequest", "FuzzSignInCallback", "FuzzRoute", "FuzzHTTPURL",
     "FuzzJWT", "FuzzTokenCache", "FuzzBodyDecoder", "FuzzQuery", "FuzzCapsule",
+    "FuzzHTTP2Client",
 ]
 if Context.environment["UVTUNNEL_FUZZ"] == "1" {
     package.targets.append(.systemLibrary(name: "CLibFuzzer", path: "Tests/Fuzz/CLibFuzzer"))
