@@ -73,9 +73,12 @@ final class MultiplexTests: XCTestCase {
         let process = try ChildProcess(Products.tunnel, ["--config", file], environment: ["XDG_CACHE_HOME": dir.path])
         defer { process.stop() }
         process.waitForOutput { $0.components(separatedBy: "listening on").count == 3 }
+        // Echo checked by length, not EOF: nghttpx does not pass END_STREAM on to squid.
         for port in [ports.0, ports.1, ports.0] {
+            let socket = try TestSocket.connect(port: port, timeout: 60)
             let payload = randomBytes(10_000)
-            XCTAssert(try echoRoundTrip(port: port, payload: payload) == payload, process.stderr)
+            try socket.send(payload)
+            XCTAssert(try socket.receive(exactly: payload.count) == payload, process.stderr)
         }
         XCTAssertEqual(process.stderr.components(separatedBy: "opened HTTP/2 connection").count - 1, 1, process.stderr)
     }
