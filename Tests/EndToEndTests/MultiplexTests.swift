@@ -83,6 +83,25 @@ final class MultiplexTests: XCTestCase {
         XCTAssertEqual(process.stderr.components(separatedBy: "opened HTTP/2 connection").count - 1, 1, process.stderr)
     }
 
+    /// JSON logs: a tunnel's lines carry its connection and stream as fields.
+    func testJSONLogLinesNameTheConnection() throws {
+        let target = try TargetServer(.echo)
+        defer { target.stop() }
+        let tunnel = try multiplexedTunnel(to: target.port, extra: ["--log-format", "json"])
+        let socket = try TestSocket.connect(port: tunnel.port, timeout: 60)
+        let payload = randomBytes(1000)
+        try socket.send(payload)
+        XCTAssert(try socket.receive(exactly: payload.count) == payload)
+        tunnel.process.waitForOutput { $0.contains("\"event\":\"connected\"") }
+        let connected = try tunnel.process.stderr.split(separator: "\n").compactMap { line in
+            try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String]
+        }.filter { $0["event"] == "connected" }
+        XCTAssertEqual(connected.count, 1, tunnel.process.stderr)
+        XCTAssert(connected.first?["connection"]?.hasPrefix("h2-") == true, "\(connected)")
+        XCTAssertEqual(connected.first?["stream"], "1")
+        XCTAssertEqual(connected.first?["tunnel"], "1")
+    }
+
     func testTwoHundredParallelTunnelsShareAFewConnections() throws {
         let target = try TargetServer(.echo)
         defer { target.stop() }
