@@ -116,12 +116,18 @@ final class TargetConnection {
             pool.give(buffer)
         case .rdp:
             pool.give(buffer)
-            if timer == nil {
-                timer = UVTimer(loop: loop)
-                // A random phase, so a thousand sessions do not send in lockstep.
-                nextFrameAt = nowNanos() + UInt64.random(in: 0..<framePeriod, using: &rng)
-                scheduleFrame()
+            startFrames()
+        case .rdpEcho:
+            // Inputs are tiny; a client that stops reading gets no more echoes
+            // rather than a growing queue here.
+            if pendingWrites < rdp.maxQueuedFrames * 2 {
+                let header = (FrameHeader.echoFlag | UInt32(FrameHeader.size + buffer.count)).littleEndianBytes + nowNanos().littleEndianBytes
+                write(pool.buffers(copying: header) + [buffer])
+            } else {
+                pool.give(buffer)
             }
+            if timer == nil { sendFrame() }
+            startFrames()
         }
     }
 
@@ -134,7 +140,7 @@ final class TargetConnection {
             break
         case .source:
             pumpSource()
-        case .rdp:
+        case .rdp, .rdpEcho:
             // Frames start with the client's first input (sent once all its
             // sessions are open), so opening a thousand is not slowed by the
             // traffic of those already open.
@@ -147,6 +153,14 @@ final class TargetConnection {
         while !isClosed && pendingWrites < 4 {
             write(pool.payload(pool.bufferSize)) { [self] in pumpSource() }
         }
+    }
+
+    private func startFrames() {
+        guard timer == nil else { return }
+        timer = UVTimer(loop: loop)
+        // A random phase, so a thousand sessions do not send in lockstep.
+        nextFrameAt = nowNanos() + UInt64.random(in: 0..<framePeriod, using: &rng)
+        scheduleFrame()
     }
 
     private var framePeriod: UInt64 { UInt64(1e9 / rdp.framesPerSecond) }
