@@ -20,13 +20,16 @@ Run it with perf/loadtest/run, or by hand (README, "RDP load tests").
 """
 
 import atexit
+import logging
 import os
+import resource
 import shutil
+import time
 
 import gevent
 import locust.stats
 from locust import User, constant, events, task
-from locust.runners import WorkerRunner
+from locust.runners import MasterRunner, WorkerRunner
 
 from rdpshaped import ClosedBeforeOpen, RDPShapedSession, SessionFailed
 from tunnel import TunnelFailedToStart, WorkerTunnel, describe
@@ -61,6 +64,13 @@ class Worker:
 
     tunnel = None
     display = None
+    # For the line each worker logs at the end: its own CPU per session-second,
+    # the figure that says how many sessions one worker process can carry.
+    session_seconds = 0.0
+    sessions = 0
+    inputs_sent = 0
+    inputs_echoed = 0
+    input_rate = 0.0
 
     @classmethod
     def get(cls, options):
@@ -71,6 +81,18 @@ class Worker:
 
     @classmethod
     def stop(cls, **_):
+        if cls.sessions:
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            cpu = usage.ru_utime + usage.ru_stime
+            per = cpu / cls.session_seconds * 1000 if cls.session_seconds else 0
+            # Inputs go out on a fixed schedule, one per slot; a worker short of
+            # CPU misses slots, so "sent of scheduled" says whether it kept up.
+            scheduled = int(cls.session_seconds * cls.input_rate)
+            echoed = (f", inputs: {cls.inputs_sent} sent of {scheduled} scheduled, {cls.inputs_echoed} echoed"
+                      if cls.inputs_sent else "")
+            logging.info(f"loadtest worker {os.getpid()}: {cls.sessions} sessions, {cls.session_seconds:.0f} session-seconds, "
+                         f"{cpu:.1f} s CPU ({per:.2f} ms CPU per session-second){echoed}")
+            cls.sessions = 0
         if cls.tunnel is not None:
             cls.tunnel.stop()
         if cls.display is not None:
@@ -79,6 +101,35 @@ class Worker:
 
 events.quitting.add_listener(Worker.stop)
 atexit.register(Worker.stop)
+
+
+# Ending held sessions before the numbers are final. Left to itself, a master
+# at the end of the run sends "quit", waits half a second for the workers' last
+# reports and stops listening: the sessions a worker ends on "quit" (their
+# "session bytes") would miss the report. So when the test is stopping, the
+# master asks every worker to end its sessions and report, and waits (up to
+# 30 s) until each says it has.
+@events.init.add_listener
+def _(environment, **_):
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        def end_sessions(environment, msg, **_):
+            runner.stop()  # kills the users: each ends its session and records it
+            runner._send_stats()  # now, not at the next 3 s report
+            runner.send_message("loadtest_sessions_ended")
+        runner.register_message("loadtest_end_sessions", end_sessions, concurrent=True)
+    elif isinstance(runner, MasterRunner):
+        ended = set()
+        runner.register_message("loadtest_sessions_ended", lambda environment, msg, **_: ended.add(msg.node_id))
+
+        @events.test_stopping.add_listener
+        def _(environment, **_):
+            ended.clear()
+            workers = {client.id for client in runner.clients.all}
+            runner.send_message("loadtest_end_sessions")
+            deadline = time.monotonic() + 30
+            while not workers <= ended and time.monotonic() < deadline:
+                gevent.sleep(0.1)
 
 
 @events.quitting.add_listener
@@ -102,6 +153,9 @@ class RDPSession(User):
         self.kind = self.options.session_kind
 
     def _report(self, name, milliseconds, length=0, exception=None):
+        if name == "session bytes":
+            Worker.sessions += 1
+            Worker.session_seconds += (milliseconds or 0) / 1000
         self.environment.events.request.fire(request_type=self.kind, name=name, response_time=milliseconds,
                                              response_length=length, exception=exception, context={})
 
@@ -159,3 +213,6 @@ class RDPSession(User):
         finally:
             if session is not None:
                 session.close()
+                Worker.input_rate = self.options.input_rate
+                Worker.inputs_sent += getattr(session, "inputs_sent", 0)
+                Worker.inputs_echoed += getattr(session, "inputs_echoed", 0)

@@ -118,9 +118,10 @@ final class TargetConnection {
             pool.give(buffer)
             startFrames()
         case .rdpEcho:
-            // Inputs are tiny; a client that stops reading gets no more echoes
-            // rather than a growing queue here.
-            if pendingWrites < rdp.maxQueuedFrames * 2 {
+            // Echoes queue behind the frames, as the answer to a real input
+            // would; only a client that has stopped reading (64 writes
+            // pending) gets no more of them rather than a growing queue here.
+            if pendingWrites < 64 {
                 let header = (FrameHeader.echoFlag | UInt32(FrameHeader.size + buffer.count)).littleEndianBytes + nowNanos().littleEndianBytes
                 write(pool.buffers(copying: header) + [buffer])
             } else {
