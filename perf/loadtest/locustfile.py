@@ -31,6 +31,7 @@ import locust.stats
 from locust import User, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
+from rdpreal import Display, RealRDPSession
 from rdpshaped import ClosedBeforeOpen, RDPShapedSession, SessionFailed
 from tunnel import TunnelFailedToStart, WorkerTunnel, describe
 
@@ -45,8 +46,9 @@ def _(parser):
                        help='more uvtunnel flags, one string: "--pomerium-url URL --service-account-file F --multiplex"')
     group.add_argument("--uvtunnel-config", default="",
                        help="run uvtunnel --config FILE instead; its first route is used (listen on 127.0.0.1:0 so workers on one machine do not collide)")
-    group.add_argument("--uvtunnel-bin", default=os.environ.get("UVTUNNEL_BIN", "uvtunnel"), help="the uvtunnel binary")
-    group.add_argument("--uvtunnel-log-dir", default="", help="folder for each worker's uvtunnel log (default: a temporary folder)")
+    group.add_argument("--uvtunnel-bin", default="uvtunnel", help="the uvtunnel binary (a worker's UVTUNNEL_BIN wins)")
+    group.add_argument("--uvtunnel-log-dir", default="",
+                       help="folder for each worker's uvtunnel log (a worker's UVTUNNEL_LOG_DIR wins; default: a temporary folder)")
     group.add_argument("--session-seconds", type=float, default=0,
                        help="end each session after this long and open another; 0 holds it until the test stops")
     group.add_argument("--setup-timeout", type=float, default=30, help="seconds a session may take to show its first frame (or log on)")
@@ -75,8 +77,11 @@ class Worker:
     @classmethod
     def get(cls, options):
         if cls.tunnel is None:
-            cls.tunnel = WorkerTunnel(options.uvtunnel_bin, options.route, options.uvtunnel_flags,
-                                      options.uvtunnel_config, options.uvtunnel_log_dir)
+            # Locust hands every worker the master's options, so what differs per
+            # worker machine comes from the worker's own environment first.
+            binary = os.environ.get("UVTUNNEL_BIN") or options.uvtunnel_bin
+            log_dir = os.environ.get("UVTUNNEL_LOG_DIR") or options.uvtunnel_log_dir
+            cls.tunnel = WorkerTunnel(binary, options.route, options.uvtunnel_flags, options.uvtunnel_config, log_dir)
         return cls.tunnel
 
     @classmethod
@@ -84,14 +89,14 @@ class Worker:
         if cls.sessions:
             usage = resource.getrusage(resource.RUSAGE_SELF)
             cpu = usage.ru_utime + usage.ru_stime
-            per = cpu / cls.session_seconds * 1000 if cls.session_seconds else 0
+            per = f" ({cpu / cls.session_seconds * 1000:.2f} ms CPU per session-second)" if cls.session_seconds >= 1 else ""
             # Inputs go out on a fixed schedule, one per slot; a worker short of
             # CPU misses slots, so "sent of scheduled" says whether it kept up.
             scheduled = int(cls.session_seconds * cls.input_rate)
             echoed = (f", inputs: {cls.inputs_sent} sent of {scheduled} scheduled, {cls.inputs_echoed} echoed"
                       if cls.inputs_sent else "")
             logging.info(f"loadtest worker {os.getpid()}: {cls.sessions} sessions, {cls.session_seconds:.0f} session-seconds, "
-                         f"{cpu:.1f} s CPU ({per:.2f} ms CPU per session-second){echoed}")
+                         f"{cpu:.1f} s CPU{per}{echoed}")
             cls.sessions = 0
         if cls.tunnel is not None:
             cls.tunnel.stop()
@@ -163,7 +168,6 @@ class RDPSession(User):
         o = self.options
         if self.kind == "rdp-shaped":
             return RDPShapedSession(address, o.input_rate, o.input_size, o.setup_timeout, self._report)
-        from rdpreal import Display, RealRDPSession
         if not shutil.which(o.xfreerdp):
             raise SessionFailed(f"{o.xfreerdp} not installed (apt-get install freerdp2-x11)")
         if Worker.display is None:
@@ -205,6 +209,11 @@ class RDPSession(User):
                              exception=SessionFailed(detail))
                 return
             self._report("session bytes", session.held_ms, session.bytes_up + session.bytes_down)
+        except (SessionFailed, OSError) as error:
+            # Anything else that ends a session early is a failure with its
+            # cause, not a Locust "exception" the summary would not count.
+            self._report("setup" if session is None or session.opened_at is None else "session bytes",
+                         None, exception=SessionFailed(f"session error: {error}"))
         except gevent.GreenletExit:
             # The test stopped: a held session ends well.
             if session is not None and session.opened_at is not None:

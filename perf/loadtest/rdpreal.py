@@ -47,6 +47,13 @@ class Display:
             number = pipe.readline().strip()
         if not number:
             raise SessionFailed("Xvfb did not start")
+        # The number comes a moment before the display accepts clients.
+        socket_path = "/tmp/.X11-unix/X" + number.decode()
+        for _ in range(50):
+            if os.path.exists(socket_path):
+                break
+            gevent.sleep(0.1)
+        gevent.sleep(0.3)
         self.name = ":" + number.decode()
         return self.name
 

@@ -18,6 +18,15 @@ def rows(prefix):
         return {(r["Type"], r["Name"]): r for r in csv.DictReader(f)}
 
 
+def exceptions(prefix):
+    """Errors in the locustfile itself (Locust's _exceptions.csv): each ended a session."""
+    try:
+        with open(f"{prefix}_exceptions.csv", newline="") as f:
+            return sum(int(r["Count"]) for r in csv.DictReader(f))
+    except FileNotFoundError:
+        return 0
+
+
 def row(table, name):
     for (kind, row_name), r in table.items():
         if row_name == name and kind != "":
@@ -39,7 +48,7 @@ def main(argv):
     inputs = row(table, "input rtt")
     ended = row(table, "session bytes")
     sessions = int(number(setup, "Request Count"))
-    failed = int(number(table.get(("", "Aggregated")), "Failure Count"))
+    failed = int(number(table.get(("", "Aggregated")), "Failure Count")) + exceptions(prefix)
     setup_p99 = number(setup, "99%")
     frame_p99 = number(frames, "99%")
     print(f"loadtest: {sessions} sessions, {failed} failed, setup p99 {setup_p99:g} ms, "
