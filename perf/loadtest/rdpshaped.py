@@ -206,7 +206,9 @@ class RDPShapedSession:
                 else:
                     framed = True
                     delay = (now - (self._stamp - self.clock.offset)) / 1e6
-                    self.report("frame delay", max(delay, 0), self._length)
+                    if self.clock.offset:
+                        delay = max(delay, 0)  # an estimated offset is good to about half a round trip
+                    self.report("frame delay", delay, self._length)
         return framed
 
     def _echoed(self, now):
