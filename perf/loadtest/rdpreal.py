@@ -17,8 +17,8 @@ import time
 
 import gevent
 
+import children
 from rdpshaped import ClosedBeforeOpen, SessionFailed
-from tunnel import _die_with_parent
 
 # xfreerdp 2's connection state machine, logged at debug level: the session is up.
 UP = re.compile(rb"--> CONNECTION_STATE_ACTIVE")
@@ -40,7 +40,7 @@ class Display:
         read, write = os.pipe()
         self.process = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "800x600x24", "-nolisten", "tcp"],
                                         pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                        preexec_fn=_die_with_parent)
+                                        preexec_fn=children.die_with_parent)
         os.close(write)
         number = b""
         with os.fdopen(read, "rb") as pipe:
@@ -58,9 +58,7 @@ class Display:
         return self.name
 
     def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait()
+        children.stop(self.process)
 
 
 class RealRDPSession:
@@ -90,7 +88,7 @@ class RealRDPSession:
         started = time.monotonic_ns()
         env = dict(os.environ, DISPLAY=self.display.ensure())
         self.process = subprocess.Popen(self._command(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, env=env, preexec_fn=_die_with_parent)
+                                        stderr=subprocess.STDOUT, env=env, preexec_fn=children.die_with_parent)
         if not self.hold_seconds:
             try:
                 self.output, _ = self.process.communicate(timeout=self.setup_timeout)
@@ -135,13 +133,7 @@ class RealRDPSession:
         raise SessionFailed(f"closed mid-session (xfreerdp exit {self.process.returncode})")
 
     def close(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        children.stop(self.process)
 
     @property
     def held_ms(self):

@@ -7,11 +7,9 @@ stops it too if the worker dies (PR_SET_PDEATHSIG), so no uvtunnel outlives
 its worker.
 """
 
-import ctypes
 import os
 import re
 import shlex
-import signal
 import subprocess
 import tempfile
 import time
@@ -19,6 +17,8 @@ import time
 import gevent
 import gevent.lock
 import gevent.socket
+
+import children
 
 LISTENING = re.compile(r"listening on (\S+?):(\d+)[, ]")
 METRICS = re.compile(r"metrics on http://(\S+?):(\d+)/metrics")
@@ -48,12 +48,6 @@ CAUSES = {
     "revoked": "token revoked (recheck)",
     "shutdown": "uvtunnel stopped",
 }
-
-
-def _die_with_parent():
-    """preexec_fn: the kernel sends SIGTERM to uvtunnel when its worker dies."""
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 class TunnelFailedToStart(Exception):
@@ -114,7 +108,7 @@ class WorkerTunnel:
         env.setdefault("LOG_LEVEL", "warning")  # no line per tunnel: 10,000 sessions would flood the disk
         try:
             self.process = subprocess.Popen(self._command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                            env=env, preexec_fn=_die_with_parent)
+                                            env=env, preexec_fn=children.die_with_parent)
         except OSError as error:
             raise TunnelFailedToStart(f"cannot run {self.binary}: {error}")
         finally:
@@ -140,13 +134,7 @@ class WorkerTunnel:
         raise TunnelFailedToStart(f"uvtunnel did not start ({' '.join(self._command()[1:])}): {last}")
 
     def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        children.stop(self.process)
         self.process = None
 
     def _scrape(self):
