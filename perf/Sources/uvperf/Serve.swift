@@ -116,12 +116,19 @@ final class TargetConnection {
             pool.give(buffer)
         case .rdp:
             pool.give(buffer)
-            if timer == nil {
-                timer = UVTimer(loop: loop)
-                // A random phase, so a thousand sessions do not send in lockstep.
-                nextFrameAt = nowNanos() + UInt64.random(in: 0..<framePeriod, using: &rng)
-                scheduleFrame()
+            startFrames()
+        case .rdpEcho:
+            // Echoes queue behind the frames, as the answer to a real input
+            // would; only a client that has stopped reading (64 writes
+            // pending) gets no more of them rather than a growing queue here.
+            if pendingWrites < 64 {
+                let header = (FrameHeader.echoFlag | UInt32(FrameHeader.size + buffer.count)).littleEndianBytes + nowNanos().littleEndianBytes
+                write(pool.buffers(copying: header) + [buffer])
+            } else {
+                pool.give(buffer)
             }
+            if timer == nil { sendFrame() }
+            startFrames()
         }
     }
 
@@ -134,7 +141,7 @@ final class TargetConnection {
             break
         case .source:
             pumpSource()
-        case .rdp:
+        case .rdp, .rdpEcho:
             // Frames start with the client's first input (sent once all its
             // sessions are open), so opening a thousand is not slowed by the
             // traffic of those already open.
@@ -147,6 +154,14 @@ final class TargetConnection {
         while !isClosed && pendingWrites < 4 {
             write(pool.payload(pool.bufferSize)) { [self] in pumpSource() }
         }
+    }
+
+    private func startFrames() {
+        guard timer == nil else { return }
+        timer = UVTimer(loop: loop)
+        // A random phase, so a thousand sessions do not send in lockstep.
+        nextFrameAt = nowNanos() + UInt64.random(in: 0..<framePeriod, using: &rng)
+        scheduleFrame()
     }
 
     private var framePeriod: UInt64 { UInt64(1e9 / rdp.framesPerSecond) }

@@ -19,6 +19,11 @@ enum Mode: UInt8 {
     /// Server→client frames with a header (see `FrameHeader`); client→server
     /// inputs are read and dropped.
     case rdp = 0x52  // "R"
+    /// As `rdp`, plus each chunk of input read is sent back as an echo record
+    /// (see `FrameHeader.echoFlag`), so a client can time its inputs' round
+    /// trip; the first frame goes out at once, as an RDP server sends the
+    /// screen on logon. For perf/loadtest (Locust), whose clients are not here.
+    case rdpEcho = 0x72  // "r"
 }
 
 enum Wire {
@@ -30,6 +35,9 @@ enum Wire {
 /// server queued it (UInt64 ns, CLOCK_MONOTONIC), little-endian.
 enum FrameHeader {
     static let size = 12
+    /// Set in the length of an `rdpEcho` record: the record's body is input
+    /// bytes as the server read them, not a frame.
+    static let echoFlag: UInt32 = 0x8000_0000
 }
 
 extension BufferPool {
