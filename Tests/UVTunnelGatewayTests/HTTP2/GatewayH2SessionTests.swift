@@ -153,4 +153,41 @@ final class GatewayH2SessionTests: XCTestCase {
         spin("the stream to close") { client.streams[id]!.closed }
         XCTAssertFalse(client.isGone)
     }
+
+    func testOversizedHeaderFieldsAre431AndTheConnectionGoesOn() throws {
+        let echo = try target(.echo)
+        let client = try client()
+        let big = client.request([(":method", "CONNECT"), (":authority", "127.0.0.1:\(echo.address.port)"),
+                                  ("authorization", "Pomerium secret"), ("x-filler", String(repeating: "a", count: 20_000))])
+        let ok = client.connect("127.0.0.1:\(echo.address.port)", token: "secret")
+        client.send(Array("still here".utf8), on: ok, end: true)
+        spin("both answers") { client.streams[big]!.ended && client.streams[ok]!.ended }
+        XCTAssertEqual(client.streams[big]?.status, 431)
+        XCTAssertEqual(client.streams[ok]?.received, Array("still here".utf8))
+        XCTAssertEqual(echo.accepted, 1, "the oversized request never reached a target")
+    }
+
+    func testAStreamStaysOpenUntilTheClientEndsItThenEndsBothWays() throws {
+        // No END_STREAM back while the client's side is open; its END_STREAM reaches the
+        // echo target as FIN after its last bytes, and the target's FIN comes back as END_STREAM.
+        let counter = try LoopTarget(loop: loop, mode: .echo)
+        targets.append(counter)
+        let client = try client()
+        let id = client.connect("127.0.0.1:\(counter.address.port)", token: "secret")
+        client.send(Array("abc".utf8), on: id)
+        spin("the echo") { client.streams[id]!.received.count == 3 }
+        XCTAssertFalse(client.streams[id]!.ended)
+        client.send(Array("def".utf8), on: id, end: true)
+        spin("END_STREAM back") { client.streams[id]!.ended }
+        XCTAssertEqual(client.streams[id]!.received, Array("abcdef".utf8))
+        spin("the stream to close") { client.streams[id]!.closed }
+        XCTAssertEqual(counter.eofs, 1)
+    }
+
+    func testGarbageInsteadOfThePrefaceClosesTheConnectionAndLeaksNothing() throws {
+        let client = try client()
+        client.sendRaw(Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8) + [UInt8](repeating: 0xFF, count: 100))
+        spin("the gateway to hang up") { client.isGone }
+        spin("the session to be gone") { gateway.openConnections == 0 }
+    }
 }

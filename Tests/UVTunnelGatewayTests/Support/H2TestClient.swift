@@ -165,6 +165,11 @@ final class H2TestClient {
         flush()
     }
 
+    /// Bytes straight onto the TLS connection, past nghttp2 (a broken peer).
+    func sendRaw(_ bytes: [UInt8]) {
+        tls?.write(loop.buffers.buffers(copying: bytes)) { _ in }
+    }
+
     func reset(_ id: Int32) {
         nghttp2_submit_rst_stream(raw, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, NGHTTP2_CANCEL.rawValue)
         flush()
