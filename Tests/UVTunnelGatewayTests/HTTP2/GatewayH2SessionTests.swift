@@ -1,4 +1,5 @@
 import CShims
+import Glibc
 import Foundation
 import Logging
 import XCTest
@@ -189,5 +190,36 @@ final class GatewayH2SessionTests: XCTestCase {
         client.sendRaw(Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8) + [UInt8](repeating: 0xFF, count: 100))
         spin("the gateway to hang up") { client.isGone }
         spin("the session to be gone") { gateway.openConnections == 0 }
+    }
+
+    func testATargetResetBecomesRSTStreamConnectError() throws {
+        // A plain listening socket: the test accepts the gateway's connection itself and resets it.
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        XCTAssertGreaterThanOrEqual(listener, 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                XCTAssertEqual(bind(listener, raw, length), 0)
+                XCTAssertEqual(listen(listener, 4), 0)
+                XCTAssertEqual(getsockname(listener, raw, &length), 0)
+            }
+        }
+        let port = UInt16(bigEndian: address.sin_port)
+        let client = try client()
+        let id = client.connect("127.0.0.1:\(port)", token: "secret")
+        spin("the 200") { client.streams[id]?.status != nil }
+        XCTAssertEqual(client.streams[id]?.status, 200)
+        let accepted = accept(listener, nil, nil)
+        XCTAssertGreaterThanOrEqual(accepted, 0)
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        setsockopt(accepted, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+        close(accepted)  // RST, not FIN
+        spin("the stream's reset") { client.streams[id]!.resetCode != nil || client.streams[id]!.ended }
+        XCTAssertEqual(client.streams[id]?.resetCode, NGHTTP2_CONNECT_ERROR.rawValue)
+        XCTAssertFalse(client.isGone, "only the stream, not the connection")
     }
 }
