@@ -15,8 +15,9 @@ import subprocess
 import sys
 import time
 
-PEERS = ["direct", "uvtunnel", "proxytunnel", "v2ray"]
-COLORS = {"direct": "#9e9e9e", "uvtunnel": "#1565c0", "proxytunnel": "#ef6c00", "v2ray": "#2e7d32"}
+# uvtunnel-h2: uvtunnel --multiplex (HTTP/2 streams on a few TLS connections, issue 11).
+PEERS = ["direct", "uvtunnel", "uvtunnel-h2", "proxytunnel", "v2ray"]
+COLORS = {"direct": "#9e9e9e", "uvtunnel": "#1565c0", "uvtunnel-h2": "#6a1b9a", "proxytunnel": "#ef6c00", "v2ray": "#2e7d32"}
 
 # Per scenario: its cases, and the metrics shown (key, label, higher_is_better, in_chart).
 SCENARIOS = [

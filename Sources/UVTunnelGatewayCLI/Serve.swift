@@ -27,6 +27,9 @@ struct Serve: ParsableCommand {
     @Flag(help: "Serve plain HTTP instead of TLS (for --pomerium-url http:// clients).")
     var plain = false
 
+    @Flag(name: .customLong("no-http2"), help: "Offer only http/1.1 in ALPN (tests of a client's fallback); by default h2 is offered first.")
+    var noHTTP2 = false
+
     @Flag(name: .customLong("allow-anonymous"), help: "Admit requests without a token (benchmarks, third-party clients).")
     var allowAnonymous = false
 
@@ -83,6 +86,8 @@ struct Serve: ParsableCommand {
             }
             let clientCAPEM = try clientCA.map { try String(contentsOfFile: $0, encoding: .utf8) }
             tls = try TLSContext.server(certificatePEM: pair.certificatePEM, privateKeyPEM: pair.privateKeyPEM, clientCAPEM: clientCAPEM)
+            // HTTP/2 CONNECT streams (many tunnels per connection) unless --no-http2.
+            tls?.selectALPN(noHTTP2 ? ["http/1.1"] : ["h2", "http/1.1"])
         }
 
         let verify: ((String) -> GatewayOptions.TokenVerdict)? = allowAnonymous ? nil : { token in

@@ -21,8 +21,11 @@ final class GatewayConnection {
     private var resolving: ResolveRequest?
     private var isClosed = false
     private var onClosed: ((GatewayConnection, Int?) -> Void)?
+    /// Takes over a TLS connection whose ALPN chose h2.
+    private var onHTTP2: ((GatewayConnection, TLSStream) -> Void)?
 
     init(id: Int, loop: EventLoop, client: UVStream, options: GatewayOptions, logger: Logger,
+         onHTTP2: ((GatewayConnection, TLSStream) -> Void)? = nil,
          onClosed: @escaping (GatewayConnection, Int?) -> Void) {
         self.id = id
         self.loop = loop
@@ -32,6 +35,7 @@ final class GatewayConnection {
         self.logger = logger
         self.logger[metadataKey: "connection"] = "\(id)"
         self.onClosed = onClosed
+        self.onHTTP2 = onHTTP2
         timer = UVTimer(loop: loop)
     }
 
@@ -52,8 +56,22 @@ final class GatewayConnection {
         tls.handshake { [weak self] error in
             guard let self, !self.isClosed else { return }
             if let error { return self.close(error.message) }
+            if tls.negotiatedProtocol == "h2" { return self.handOver(tls) }
             self.readRequest()
         }
+    }
+
+    /// ALPN chose h2: the TLS stream (and the socket under it) now belongs
+    /// to an HTTP/2 session; this object lets go of it without closing it.
+    private func handOver(_ tls: TLSStream) {
+        guard let takeOver = onHTTP2 else { return close("ALPN chose h2 but HTTP/2 is not served") }
+        isClosed = true
+        timer.close()
+        onHTTP2 = nil
+        let done = onClosed
+        onClosed = nil
+        done?(self, nil)
+        takeOver(self, tls)
     }
 
     private func readRequest() {
@@ -97,27 +115,12 @@ final class GatewayConnection {
             guard case .response(let bytes, let status, let event) = login.answer(head, baseURL: base) else { return }
             return respond(raw: bytes, status: status, why: event)
         }
-        if let forced = options.forcedStatus {
+        let verdict = ConnectAdmission.judge(target: udpTarget ?? head.target, token: head.pomeriumToken(),
+                                             isUDP: udpTarget != nil, options: options)
+        guard case .dial(let destination) = verdict else {
             loop.buffers.give(early)
-            return respond(forced, "Forced", why: "--answer-status")
-        }
-        if let verify = options.verifyToken {
-            guard let token = head.pomeriumToken() else {
-                loop.buffers.give(early)
-                return respond(302, "Found", extra: "Location: /.pomerium/sign_in\r\n", why: "no token")
-            }
-            if case .invalid(let reason) = verify(token) {
-                loop.buffers.give(early)
-                return respond(401, "Unauthorized", why: "token rejected: \(reason)")
-            }
-        }
-        guard let destination = ConnectTarget(udpTarget ?? head.target) else {
-            loop.buffers.give(early)
-            return respond(400, "Bad Request", why: "invalid \(udpTarget == nil ? "CONNECT" : "connect-udp") target")
-        }
-        guard options.destinations.allows(destination) else {
-            loop.buffers.give(early)
-            return respond(403, "Forbidden", why: "destination \(destination) not allowed")
+            guard case .refuse(let status, let reason, let location, let why) = verdict else { return }
+            return respond(status, reason, extra: location.map { "Location: \($0)\r\n" } ?? "", why: why)
         }
         if udpTarget != nil { return dialUDP(destination, early: early) }
         dial(destination, early: early)
@@ -245,6 +248,7 @@ final class GatewayConnection {
         relay = nil
         let done = onClosed
         onClosed = nil
+        onHTTP2 = nil
         done?(self, answered)
     }
 }

@@ -10,6 +10,10 @@ public final class GatewayServer {
     private let logger: Logger
     private var listener: TCPListener?
     private var connections: [Int: GatewayConnection] = [:]
+    /// Connections whose ALPN chose h2, each carrying many CONNECT streams.
+    private var sessions: [Int: GatewayH2Session] = [:]
+    /// HTTP/2 connections accepted so far (tests count them).
+    public private(set) var http2ConnectionsAccepted = 0
     private var nextID = 1
     /// CONNECT requests seen, by the status answered (tests count them).
     public private(set) var answers: [Int: Int] = [:]
@@ -29,7 +33,9 @@ public final class GatewayServer {
             let id = self.nextID
             self.nextID += 1
             let connection = GatewayConnection(id: id, loop: self.loop, client: client, options: self.options,
-                                               logger: self.logger) { [weak self] connection, status in
+                                               logger: self.logger, onHTTP2: { [weak self] connection, tls in
+                self?.serveHTTP2(id: connection.id, tls)
+            }) { [weak self] connection, status in
                 self?.connections[connection.id] = nil
                 if let status { self?.answers[status, default: 0] += 1 }
             }
@@ -40,12 +46,23 @@ public final class GatewayServer {
         return listener.address
     }
 
-    public var openConnections: Int { connections.count }
+    private func serveHTTP2(id: Int, _ tls: TLSStream) {
+        http2ConnectionsAccepted += 1
+        let session = GatewayH2Session(id: id, transport: tls, loop: loop, options: options, logger: logger) { [weak self] session in
+            self?.sessions[session.id] = nil
+        }
+        session.onAnswered = { [weak self] status in self?.answers[status, default: 0] += 1 }
+        sessions[id] = session
+        session.start()
+    }
+
+    public var openConnections: Int { connections.count + sessions.count }
 
     /// A policy change (SIGHUP): new CONNECTs are judged by it; tunnels already
     /// open keep running, as with Pomerium (authorization happens at CONNECT).
     public func setDestinations(_ policy: DestinationPolicy) {
         options.destinations = policy
+        for session in sessions.values { session.options.destinations = policy }
     }
 
     /// Stops accepting and closes every connection.
@@ -53,5 +70,6 @@ public final class GatewayServer {
         listener?.close()
         listener = nil
         for connection in connections.values { connection.close("gateway shutting down") }
+        for session in sessions.values { session.close("gateway shutting down") }
     }
 }

@@ -1,0 +1,116 @@
+import CShims
+
+/// nghttp2's C callbacks for the gateway's server sessions, each a thin
+/// trampoline from the session's user data (a `GatewayH2Session.CallbackContext`)
+/// to `GatewayH2Session`. They run only inside `nghttp2_session_mem_recv` /
+/// `mem_send`, called by the session itself, and only record what happened:
+/// the pointers they get do not outlive the call.
+enum GatewayH2Callbacks {
+    /// A server session with manual window updates (a stream's window opens
+    /// only as its target takes the bytes); nil when out of memory.
+    static func makeServerSession(userData: UnsafeMutableRawPointer) -> OpaquePointer? {
+        var callbacks: OpaquePointer?
+        guard nghttp2_session_callbacks_new(&callbacks) == 0, let callbacks else { return nil }
+        defer { nghttp2_session_callbacks_del(callbacks) }
+        nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks) { _, frame, userData in
+            guard let frame, let session = h2Session(userData) else { return 0 }
+            if frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue), frame.pointee.headers.cat == NGHTTP2_HCAT_REQUEST {
+                session.requestBegan(frame.pointee.hd.stream_id)
+            }
+            return 0
+        }
+        nghttp2_session_callbacks_set_on_header_callback(callbacks) { _, frame, name, nameLength, value, valueLength, _, userData in
+            guard let frame, let name, let value, let session = h2Session(userData),
+                  frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue), frame.pointee.headers.cat == NGHTTP2_HCAT_REQUEST,
+                  let stream = session.stream(frame.pointee.hd.stream_id) else { return 0 }
+            stream.header(String(decoding: UnsafeBufferPointer(start: name, count: nameLength), as: UTF8.self),
+                          String(decoding: UnsafeBufferPointer(start: value, count: valueLength), as: UTF8.self))
+            return 0
+        }
+        nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks) { _, frame, userData in
+            guard let frame, let session = h2Session(userData) else { return 0 }
+            let header = frame.pointee.hd
+            guard let stream = session.stream(header.stream_id) else { return 0 }
+            let endStream = header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
+            switch UInt32(header.type) {
+            case NGHTTP2_HEADERS.rawValue:
+                if frame.pointee.headers.cat == NGHTTP2_HCAT_REQUEST { stream.requestComplete() }
+                if endStream { stream.remoteEnded() }
+            case NGHTTP2_DATA.rawValue:
+                if endStream { stream.remoteEnded() }
+            default:
+                break
+            }
+            session.touch(stream)
+            return 0
+        }
+        nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks) { _, _, streamID, data, length, userData in
+            guard let session = h2Session(userData) else { return NGHTTP2_ERR_CALLBACK_FAILURE.rawValue }
+            session.dataArrived(UnsafeRawBufferPointer(start: data, count: length), on: streamID)
+            return 0
+        }
+        nghttp2_session_callbacks_set_on_stream_close_callback(callbacks) { _, streamID, code, userData in
+            h2Session(userData)?.streamClosed(streamID, code: code)
+            return 0
+        }
+        var option: OpaquePointer?
+        guard nghttp2_option_new(&option) == 0, let option else { return nil }
+        defer { nghttp2_option_del(option) }
+        nghttp2_option_set_no_auto_window_update(option, 1)
+        var raw: OpaquePointer?
+        guard nghttp2_session_server_new2(&raw, callbacks, userData, option) == 0 else { return nil }
+        return raw
+    }
+
+    /// The DATA source of every answered stream: copies what the stream has
+    /// queued (its target's bytes, or an answer's body), defers when nothing
+    /// is, ends the stream once the source ended and the queue is empty.
+    private static let readData: nghttp2_data_source_read_callback = { _, streamID, buffer, length, flags, _, userData in
+        guard let session = h2Session(userData), let stream = session.stream(streamID), let buffer, let flags else {
+            return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
+        }
+        switch stream.produce(into: UnsafeMutableRawBufferPointer(start: buffer, count: length)) {
+        case .bytes(let n):
+            return n
+        case .end(let n):
+            flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
+            return n
+        case .nothingYet:
+            return Int(NGHTTP2_ERR_DEFERRED.rawValue)
+        }
+    }
+
+    /// Submits a response with these header fields and, with `body`, the
+    /// stream's DATA source; without, HEADERS carries END_STREAM. Returns 0
+    /// or a negative nghttp2 error.
+    static func submitResponse(_ raw: OpaquePointer, streamID: Int32, status: Int, headers: [(String, String)], body: Bool) -> Int32 {
+        let all = [(":status", String(status))] + headers
+        var storage: [UInt8] = []
+        var spans: [(name: Range<Int>, value: Range<Int>)] = []
+        for (name, value) in all {
+            let nameStart = storage.count
+            storage.append(contentsOf: name.utf8)
+            let valueStart = storage.count
+            storage.append(contentsOf: value.utf8)
+            spans.append((nameStart..<valueStart, valueStart..<storage.count))
+        }
+        var provider = nghttp2_data_provider()
+        provider.read_callback = readData
+        // nghttp2 copies the header fields before it returns.
+        return storage.withUnsafeMutableBufferPointer { bytes in
+            let base = bytes.baseAddress!
+            let fields = spans.map { span in
+                nghttp2_nv(name: base + span.name.lowerBound, value: base + span.value.lowerBound,
+                           namelen: span.name.count, valuelen: span.value.count, flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
+            }
+            return body ? nghttp2_submit_response(raw, streamID, fields, fields.count, &provider)
+                        : nghttp2_submit_response(raw, streamID, fields, fields.count, nil)
+        }
+    }
+}
+
+/// The session behind nghttp2's user data (file scope: a C callback cannot capture).
+private func h2Session(_ userData: UnsafeMutableRawPointer?) -> GatewayH2Session? {
+    guard let userData else { return nil }
+    return Unmanaged<GatewayH2Session.CallbackContext>.fromOpaque(userData).takeUnretainedValue().session
+}

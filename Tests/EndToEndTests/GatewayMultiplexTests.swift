@@ -1,0 +1,99 @@
+import Foundation
+import XCTest
+
+/// `uvtunnel --multiplex` through the bundled gateway, which serves HTTP/2
+/// CONNECT (ALPN h2): bytes and half-close both ways, many tunnels on a few
+/// TLS connections (counted on the gateway's side, from its log), the
+/// sign-in of a stream the gateway redirects, and a refusal on one stream.
+/// The fallback to HTTP/1.1 against `uvtunnel-gateway --no-http2` is in
+/// MultiplexTests.
+final class GatewayMultiplexTests: XCTestCase {
+    private func count(_ needle: String, in text: String) -> Int { text.components(separatedBy: needle).count - 1 }
+
+    /// TLS connections the gateway served over HTTP/2 (one info line each).
+    private func h2Connections(_ gateway: GatewayFixture) -> Int {
+        count("HTTP/2 connection opened", in: gateway.process.stderr)
+    }
+
+    private func clientConnections(_ tunnel: TunnelFixture) -> Int {
+        count("opened HTTP/2 connection", in: tunnel.process.stderr)
+    }
+
+    func testBulkBothWaysIsByteExactWithHalfClose() throws {
+        let gateway = try GatewayFixture()
+        let target = try TargetServer(.echo)
+        defer { target.stop() }
+        let tunnel = try TunnelFixture(["--multiplex"] + TunnelFixture.arguments(gateway: gateway, targetPort: target.port,
+                                                                                 token: try gateway.token()))
+        // echoRoundTrip half-closes after sending and reads to EOF: the
+        // local FIN became END_STREAM, the target's FIN came back as ours.
+        for size in [1, 70_000, 16 << 20] {
+            let payload = randomBytes(size)
+            XCTAssert(try echoRoundTrip(port: tunnel.port, payload: payload) == payload, "\(size) bytes")
+        }
+        // The target answers only after our EOF reached it.
+        let counter = try TargetServer(.answerAfterEOF)
+        defer { counter.stop() }
+        let second = try TunnelFixture(["--multiplex"] + TunnelFixture.arguments(gateway: gateway, targetPort: counter.port,
+                                                                                 token: try gateway.token()))
+        XCTAssertEqual(String(decoding: try echoRoundTrip(port: second.port, payload: randomBytes(123_456)), as: UTF8.self),
+                       "got 123456 bytes")
+        gateway.process.waitForOutput { _ in self.h2Connections(gateway) == 2 }
+        XCTAssertEqual(clientConnections(tunnel), 1, tunnel.process.stderr)
+        XCTAssertFalse(tunnel.process.stderr.contains("did not choose HTTP/2"))
+    }
+
+    func testTwoHundredParallelTunnelsRideAFewTLSConnections() throws {
+        let gateway = try GatewayFixture()
+        let target = try TargetServer(.echo)
+        defer { target.stop() }
+        let tunnel = try TunnelFixture(["--multiplex"] + TunnelFixture.arguments(gateway: gateway, targetPort: target.port,
+                                                                                 token: try gateway.token()))
+        XCTAssertEqual(try parallelEchoFailures(port: tunnel.port, count: 200), [])
+        gateway.process.waitForOutput { _ in self.h2Connections(gateway) >= 2 }
+        // 100 streams per connection (the client's default): two, maybe three
+        // when a connection is still being set up as the next tunnels arrive.
+        let opened = h2Connections(gateway)
+        XCTAssert((2...3).contains(opened), "the gateway served \(opened) HTTP/2 connections for 200 tunnels")
+        XCTAssertEqual(clientConnections(tunnel), opened, tunnel.process.stderr)
+        XCTAssertEqual(count("answered", in: gateway.process.stderr), 0, "every stream was admitted at once")
+    }
+
+    func testAStreamWithoutATokenSignsInOnceAndIsRetried() throws {
+        let gateway = try GatewayFixture(["--auto-approve"])
+        let target = try TargetServer(.echo)
+        defer { target.stop() }
+        let cache = TemporaryDirectory()
+        let browser = try ScriptedBrowser(in: cache)
+        let tunnel = try TunnelFixture(["--multiplex"] + signInArguments(gateway, browser, targetPort: target.port),
+                                       environment: ["XDG_CACHE_HOME": cache.path])
+        XCTAssertEqual(try parallelEchoFailures(port: tunnel.port, count: 20, size: { 10_000 + $0 }), [])
+        XCTAssertEqual(browser.starts, 1, "one browser start")
+        gateway.process.waitForOutput { $0.contains("answered 302: no token") }
+        XCTAssertEqual(count("answered 200: login request", in: gateway.process.stderr), 1, "one login request")
+        // The redirect came on a stream of an HTTP/2 connection, and the retried streams went over HTTP/2 too.
+        XCTAssertGreaterThanOrEqual(clientConnections(tunnel), 1, tunnel.process.stderr)
+        XCTAssertGreaterThanOrEqual(h2Connections(gateway), 1, gateway.process.stderr)
+        XCTAssertFalse(tunnel.process.stderr.contains("did not choose HTTP/2"))
+    }
+
+    func testADisallowedDestinationFailsItsTunnelAloneWith403() throws {
+        let gateway = try GatewayFixture()
+        let target = try TargetServer(.echo)
+        defer { target.stop() }
+        let token = try gateway.token()
+        let tunnel = try TunnelFixture(["--multiplex"] + TunnelFixture.arguments(gateway: gateway, targetPort: target.port, token: token))
+        let good = try TestSocket.connect(port: tunnel.port, timeout: 30)
+        try good.send(Array("before".utf8))
+        XCTAssertEqual(try good.receive(exactly: 6), Array("before".utf8))
+        // The gateway admits loopback destinations only.
+        let refusedTunnel = try TunnelFixture(["--multiplex", "--pomerium-url", "https://127.0.0.1:\(gateway.port)",
+                                               "--alternate-ca-path", gateway.caPath, "--service-account", token, "10.255.255.1:9"])
+        let refused = try TestSocket.connect(port: refusedTunnel.port)
+        XCTAssertTrue(refused.waitForClose(timeout: 20))
+        refusedTunnel.process.waitForOutput { $0.contains("refused 10.255.255.1:9: 403") }
+        gateway.process.waitForOutput { $0.contains("answered 403: destination 10.255.255.1:9 not allowed") }
+        try good.send(Array("after".utf8))
+        XCTAssertEqual(try good.receive(exactly: 5), Array("after".utf8))
+    }
+}
