@@ -1,0 +1,90 @@
+import Foundation
+import XCTest
+
+/// `protocol = "udp"` in a config file: one process serves a TCP and a UDP
+/// listener on the same port number (RDP's pair on 3389), and both wait on
+/// one sign-in to their gateway.
+final class UDPConfigTests: XCTestCase {
+    private func logins(_ gateway: GatewayFixture) -> Int {
+        gateway.process.stderr.components(separatedBy: "answered 200: login request").count - 1
+    }
+
+    func testTCPAndUDPOnOnePortNumberShareOneSignIn() throws {
+        let tcpTarget = try TargetServer(.echo)
+        let udpTarget = try UDPEcho()
+        defer { udpTarget.stop() }
+        let gateway = try GatewayFixture(["--auto-approve"])
+        let cache = TemporaryDirectory()
+        // The browser takes a second, so the TCP connection and the datagram both wait for the sign-in.
+        let browser = try ScriptedBrowser(in: cache, before: "sleep 1")
+        let port = try freeLoopbackPort()
+        let config = cache.path + "/rdp.toml"
+        try """
+        pomerium-url = "https://127.0.0.1:\(gateway.port)"
+        alternate-ca-path = "\(gateway.caPath)"
+        browser-cmd = "\(browser.command)"
+
+        [[tunnel]]
+        listen = "127.0.0.1:\(port)"
+        route = "127.0.0.1:\(tcpTarget.port)"
+
+        [[tunnel]]
+        protocol = "udp"
+        listen = "127.0.0.1:\(port)"
+        route = "udp+https://127.0.0.1:\(udpTarget.port)"
+        udp-idle-timeout = "1m"
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let tunnel = try ChildProcess(Products.tunnel, ["--config", config], environment: ["XDG_CACHE_HOME": cache.path])
+        defer { tunnel.stop() }
+        tunnel.waitForOutput { $0.contains("listening on 127.0.0.1:\(port) (UDP)") }
+        XCTAssertTrue(tunnel.stderr.contains("listening on 127.0.0.1:\(port), tunnelling to 127.0.0.1:\(tcpTarget.port)"), tunnel.stderr)
+
+        let payload = randomBytes(100_000)
+        let echoed = Box<[UInt8]?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            echoed.value = try? echoRoundTrip(port: port, payload: payload)
+            done.signal()
+        }.start()
+        XCTAssertEqual(try udpExchange(port: port, sizes: [1, 1_200, 9_000]), ["1 ok", "1200 ok", "9000 ok"], tunnel.stderr)
+        XCTAssertEqual(done.wait(timeout: .now() + 60), .success)
+        XCTAssertEqual(echoed.value, payload, tunnel.stderr)
+        XCTAssertEqual(browser.starts, 1, "one browser for the TCP and the UDP listener")
+        XCTAssertEqual(logins(gateway), 1, "one login request")
+    }
+
+    func testAMistakeInAUDPEntryNamesItsLine() throws {
+        let directory = TemporaryDirectory()
+        let config = directory.path + "/bad.toml"
+        try """
+        [[tunnel]]
+        listen = "127.0.0.1:3389"
+        route = "rdp.example:3389"
+
+        [[tunnel]]
+        protocol = "quic"
+        listen = "127.0.0.1:3389"
+        route = "rdp.example:3389"
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let process = try ChildProcess(Products.tunnel, ["--config", config])
+        XCTAssertEqual(process.waitForExit(), 2)
+        // One line names the file, the line and what is wrong.
+        let lines = process.stderr.split(separator: "\n").filter { $0.contains("--config \(config)") }
+        XCTAssertEqual(lines.count, 1, process.stderr)
+        XCTAssertTrue(lines.first?.hasSuffix(#"--config \#(config): line 6: protocol must be "tcp" or "udp", got "quic""#) ?? false, process.stderr)
+    }
+
+    func testAUDPRouteInATCPEntryIsRefused() throws {
+        let directory = TemporaryDirectory()
+        let config = directory.path + "/bad.toml"
+        try """
+        [[tunnel]]
+        listen = "127.0.0.1:5353"
+        route = "udp+https://dns.example:53"
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let process = try ChildProcess(Products.tunnel, ["--config", config])
+        XCTAssertEqual(process.waitForExit(), 2)
+        XCTAssertTrue(process.stderr.contains(#"config line 1: invalid route "udp+https://dns.example:53": a UDP route needs protocol = "udp" in its [[tunnel]]"#),
+                      process.stderr)
+    }
+}
