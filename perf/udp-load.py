@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """UDP load for perf/udp: SESSIONS client sockets (one client address each) on
-127.0.0.1 send to PORT, each keeping WINDOW datagrams of SIZE bytes in flight
+127.0.0.1 send to PORT; once each has had one echo (its session open: opened_s),
+each keeps WINDOW datagrams of SIZE bytes in flight
 (closed loop: a new one leaves when an echo comes back, or after 1 s without
 one: counted lost), for SECONDS. Prints one JSON line: echoes per second,
 round-trip p50/p99 in ms, lost. With --hold, sends one datagram per socket,
@@ -25,15 +26,19 @@ def main():
     payload = os.urandom(max(size - 8, 0))
     def send(s):
         s.send(time.perf_counter_ns().to_bytes(8, "big") + payload)
+    # Every socket's first datagram opens its session (through uvtunnel: a TLS
+    # connection and a connect-udp each); the measurement starts once all have echoed.
+    opening = time.time()
+    for s in socks: send(s)
+    got, deadline = 0, time.time() + 60
+    while got < sessions and time.time() < deadline:
+        for key, _ in sel.select(0.5):
+            try:
+                key.fileobj.recv(70000); got += 1
+            except OSError:
+                pass
+    opened = time.time() - opening
     if hold:
-        for s in socks: send(s)
-        got, deadline = 0, time.time() + 30
-        while got < sessions and time.time() < deadline:
-            for key, _ in sel.select(0.5):
-                try:
-                    key.fileobj.recv(70000); got += 1
-                except OSError:
-                    pass
         print(json.dumps({"held": got}), flush=True)
         time.sleep(3600)
         return
@@ -62,7 +67,7 @@ def main():
     elapsed = time.time() - start
     rtts.sort()
     pick = lambda q: round(rtts[min(len(rtts) - 1, int(q * len(rtts)))], 3) if rtts else None
-    print(json.dumps({"sessions": sessions, "window": window, "size": size, "echoes_per_s": round(done / elapsed),
+    print(json.dumps({"sessions": sessions, "opened_s": round(opened, 2), "window": window, "size": size, "echoes_per_s": round(done / elapsed),
                       "p50_ms": pick(0.5), "p99_ms": pick(0.99), "lost": lost}), flush=True)
 
 main()

@@ -74,6 +74,21 @@ final class UDPConfigTests: XCTestCase {
         XCTAssertTrue(lines.first?.hasSuffix(#"--config \#(config): line 6: protocol must be "tcp" or "udp", got "quic""#) ?? false, process.stderr)
     }
 
+    func testWorkersRefuseUDPEntries() throws {
+        let directory = TemporaryDirectory()
+        let config = directory.path + "/udp.toml"
+        try """
+        [[tunnel]]
+        protocol = "udp"
+        listen = "127.0.0.1:0"
+        route = "dns.example:53"
+        service-account = "token"
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let process = try ChildProcess(Products.tunnel, ["--config", config, "--workers", "2"])
+        XCTAssertEqual(process.waitForExit(), 2)
+        XCTAssertTrue(process.stderr.contains(#"--workers does not serve protocol = "udp" entries yet (config line 1)"#), process.stderr)
+    }
+
     func testAUDPRouteInATCPEntryIsRefused() throws {
         let directory = TemporaryDirectory()
         let config = directory.path + "/bad.toml"
