@@ -53,10 +53,18 @@ final class UDPConfigTests: XCTestCase {
         XCTAssertEqual(logins(gateway), 1, "one login request")
     }
 
-    func testAMistakeInAUDPEntryNamesItsLine() throws {
+    /// Runs uvtunnel on `text` as its config file; it must refuse it with exit 2. Returns its stderr.
+    private func refused(_ text: String, extra: [String] = []) throws -> (stderr: String, path: String) {
         let directory = TemporaryDirectory()
-        let config = directory.path + "/bad.toml"
-        try """
+        let config = directory.path + "/tunnels.toml"
+        try text.write(toFile: config, atomically: true, encoding: .utf8)
+        let process = try ChildProcess(Products.tunnel, ["--config", config] + extra)
+        XCTAssertEqual(process.waitForExit(), 2, process.stderr)
+        return (process.stderr, config)
+    }
+
+    func testAMistakeInAUDPEntryNamesItsLine() throws {
+        let (stderr, config) = try refused("""
         [[tunnel]]
         listen = "127.0.0.1:3389"
         route = "rdp.example:3389"
@@ -65,41 +73,31 @@ final class UDPConfigTests: XCTestCase {
         protocol = "quic"
         listen = "127.0.0.1:3389"
         route = "rdp.example:3389"
-        """.write(toFile: config, atomically: true, encoding: .utf8)
-        let process = try ChildProcess(Products.tunnel, ["--config", config])
-        XCTAssertEqual(process.waitForExit(), 2)
+        """)
         // One line names the file, the line and what is wrong.
-        let lines = process.stderr.split(separator: "\n").filter { $0.contains("--config \(config)") }
-        XCTAssertEqual(lines.count, 1, process.stderr)
-        XCTAssertTrue(lines.first?.hasSuffix(#"--config \#(config): line 6: protocol must be "tcp" or "udp", got "quic""#) ?? false, process.stderr)
+        let lines = stderr.split(separator: "\n").filter { $0.contains("--config \(config)") }
+        XCTAssertEqual(lines.count, 1, stderr)
+        XCTAssertTrue(lines.first?.hasSuffix(#"--config \#(config): line 6: protocol must be "tcp" or "udp", got "quic""#) ?? false, stderr)
     }
 
     func testWorkersRefuseUDPEntries() throws {
-        let directory = TemporaryDirectory()
-        let config = directory.path + "/udp.toml"
-        try """
+        let (stderr, _) = try refused("""
         [[tunnel]]
         protocol = "udp"
         listen = "127.0.0.1:0"
         route = "dns.example:53"
         service-account = "token"
-        """.write(toFile: config, atomically: true, encoding: .utf8)
-        let process = try ChildProcess(Products.tunnel, ["--config", config, "--workers", "2"])
-        XCTAssertEqual(process.waitForExit(), 2)
-        XCTAssertTrue(process.stderr.contains(#"--workers does not serve protocol = "udp" entries yet (config line 1)"#), process.stderr)
+        """, extra: ["--workers", "2"])
+        XCTAssertTrue(stderr.contains(#"--workers does not serve protocol = "udp" entries yet (config line 1)"#), stderr)
     }
 
     func testAUDPRouteInATCPEntryIsRefused() throws {
-        let directory = TemporaryDirectory()
-        let config = directory.path + "/bad.toml"
-        try """
+        let (stderr, _) = try refused("""
         [[tunnel]]
         listen = "127.0.0.1:5353"
         route = "udp+https://dns.example:53"
-        """.write(toFile: config, atomically: true, encoding: .utf8)
-        let process = try ChildProcess(Products.tunnel, ["--config", config])
-        XCTAssertEqual(process.waitForExit(), 2)
-        XCTAssertTrue(process.stderr.contains(#"config line 1: invalid route "udp+https://dns.example:53": a UDP route needs protocol = "udp" in its [[tunnel]]"#),
-                      process.stderr)
+        """)
+        XCTAssertTrue(stderr.contains(#"config line 1: invalid route "udp+https://dns.example:53": a UDP route needs protocol = "udp" in its [[tunnel]]"#),
+                      stderr)
     }
 }
