@@ -60,7 +60,7 @@ public struct TunnelEntry: Equatable, Sendable {
                 throw ConfigError(line: line, message: "\(TunnelOption.listen.spelled(for: origin)) - is not supported for UDP (datagrams need a UDP socket); give an address such as 127.0.0.1:5353")
             }
             if recheckInterval != nil {
-                throw ConfigError(line: line, message: "\(TunnelOption.recheckInterval.spelled(for: origin)) does not apply to UDP sessions yet; leave it out of this entry")
+                throw ConfigError(line: line, message: "\(TunnelOption.recheckInterval.spelled(for: origin)) does not apply to UDP sessions yet; leave it out")
             }
         }
         guard (1...10_000).contains(maxStreamsPerConnection) else {
