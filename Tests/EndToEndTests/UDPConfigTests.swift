@@ -53,6 +53,41 @@ final class UDPConfigTests: XCTestCase {
         XCTAssertEqual(logins(gateway), 1, "one login request")
     }
 
+    /// SIGHUP: a udp entry that is gone closes with its sessions; a new one binds and serves.
+    func testReloadMovesAUDPEntry() throws {
+        let echo = try UDPEcho()
+        defer { echo.stop() }
+        let gateway = try GatewayFixture()
+        let directory = TemporaryDirectory()
+        let token = try writeTokenFile(gateway, in: directory)
+        let (first, second) = (try freeLoopbackPort(), try freeLoopbackPort())
+        let config = directory.path + "/udp.toml"
+        func write(_ port: UInt16) throws {
+            try """
+            pomerium-url = "https://127.0.0.1:\(gateway.port)"
+            alternate-ca-path = "\(gateway.caPath)"
+            service-account-file = "\(token)"
+
+            [[tunnel]]
+            protocol = "udp"
+            listen = "127.0.0.1:\(port)"
+            route = "127.0.0.1:\(echo.port)"
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        }
+        try write(first)
+        let tunnel = try ChildProcess(Products.tunnel, ["--config", config])
+        defer { tunnel.stop() }
+        tunnel.waitForOutput { $0.contains("listening on 127.0.0.1:\(first) (UDP)") }
+        XCTAssertEqual(try udpExchange(port: first, sizes: [10]), ["10 ok"], tunnel.stderr)
+        try write(second)
+        tunnel.signal(SIGHUP)
+        tunnel.waitForOutput { $0.contains("listening on 127.0.0.1:\(second) (UDP)") }
+        XCTAssertTrue(tunnel.stderr.contains("UDP route 127.0.0.1:\(echo.port) on 127.0.0.1:\(first) removed: its 1 session(s) end"), tunnel.stderr)
+        XCTAssertEqual(try udpExchange(port: second, sizes: [20]), ["20 ok"], tunnel.stderr)
+        XCTAssertEqual(try udpExchange(port: first, sizes: [30], wait: 1), ["30 timed out"], "the old listener is closed")
+        XCTAssertNil(tunnel.waitForExit(timeout: 0.2), tunnel.stderr)
+    }
+
     /// Runs uvtunnel on `text` as its config file; it must refuse it with exit 2. Returns its stderr.
     private func refused(_ text: String, extra: [String] = []) throws -> (stderr: String, path: String) {
         let directory = TemporaryDirectory()
