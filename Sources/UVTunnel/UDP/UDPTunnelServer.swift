@@ -109,11 +109,11 @@ public final class UDPTunnelServer {
     private func received(_ buffer: Buffer, from sender: SocketAddress) {
         if let session = sessions[sender.description] { return take(buffer, into: session.stream) }
         let options = sharedOptions.value
-        guard options.allowFrom.isEmpty || options.allowFrom.contains(where: { $0.contains(sender) }) else {
+        guard options.admits(sender) else {
             loop.buffers.give(buffer)
             counters.droppedNotAllowed += 1
             if Self.due(&lastRefusalLog, now: loop.now) {
-                let networks = options.allowFrom.map(\.description).joined(separator: ",")
+                let networks = options.allowFromText
                 logger.warning("dropped datagrams from \(sender): not in \(options.spelling.name("allow-from")) \(networks) (\(counters.droppedNotAllowed) so far; one line a minute)")
             }
             return
