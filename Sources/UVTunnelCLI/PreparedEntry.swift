@@ -30,7 +30,7 @@ struct PreparedEntry {
     init(_ entry: TunnelEntry, logger: Logger) throws(Failure) {
         self.entry = entry
         do {
-            route = try Route.parse(entry.route, pomeriumURL: entry.pomeriumURL, spelling: entry.spelling)
+            route = try Route.parse(entry.route, pomeriumURL: entry.pomeriumURL, spelling: entry.spelling, kind: entry.protocol)
         } catch {
             throw Failure(usage: true, description: error.message)
         }
@@ -122,6 +122,14 @@ struct PreparedEntry {
             throw Failure(usage: true, description: "\(origin): not a usable token (empty, too long, or contains spaces or control characters)")
         }
         return token
+    }
+
+    /// A UDP entry's listener limits (`udp-idle-timeout`, `udp-max-sessions`).
+    var udpSettings: UDPTunnelServer.Settings {
+        var settings = UDPTunnelServer.Settings()
+        settings.idleMilliseconds = UInt64(entry.udpIdleTimeout * 1000)
+        settings.maxSessions = entry.udpMaxSessions
+        return settings
     }
 
     /// How this entry's tunnels reach the gateway: nil for the default (one

@@ -67,7 +67,8 @@ final class RouteListeners {
         }
         let route = prepared.route
         let how = workers > 1 ? " (\(workers) workers)" : ""
-        ConsoleLine.write("uvtunnel: listening on \(bound), tunnelling to \(route.destination) via \(route.useTLS ? "https" : "http")://\(route.gatewayAuthority)\(how)",
+        let kind = prepared.entry.protocol == .udp ? " (UDP)" : ""
+        ConsoleLine.write("uvtunnel: listening on \(bound)\(kind), tunnelling to \(route.destination) via \(route.useTLS ? "https" : "http")://\(route.gatewayAuthority)\(how)",
                           event: "listening")
     }
 }

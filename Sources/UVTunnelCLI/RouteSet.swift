@@ -4,7 +4,8 @@ import UVTunnel
 /// The routes being served, keyed by their `--listen` text: applying a new
 /// set (start what is new, keep what is unchanged, stop accepting on what is
 /// gone while its open tunnels run on), the SIGHUP reload of `--config`, and
-/// each route's `--recheck-interval` probe.
+/// each route's `--recheck-interval` probe. UDP entries (`protocol = "udp"`)
+/// run beside the TCP ones, keyed apart, so both may use one port number.
 final class RouteSet {
     struct Running {
         let prepared: PreparedEntry
@@ -17,14 +18,28 @@ final class RouteSet {
     private let listeners: RouteListeners
     /// A server for an entry, with its token source (the supervisor's sign-ins).
     private let makeServer: (PreparedEntry) throws -> TunnelServer
+    /// A UDP listener for a `protocol = "udp"` entry.
+    private let makeUDPServer: (PreparedEntry) throws -> UDPTunnelServer
     private var running: [String: Running] = [:]
+    private var udp: [String: (prepared: PreparedEntry, server: UDPTunnelServer)] = [:]
     private var retired: [ObjectIdentifier: TunnelServer] = [:]
 
-    init(loop: EventLoop, logger: Logger, listeners: RouteListeners, makeServer: @escaping (PreparedEntry) throws -> TunnelServer) {
+    init(loop: EventLoop, logger: Logger, listeners: RouteListeners, makeServer: @escaping (PreparedEntry) throws -> TunnelServer,
+         makeUDPServer: @escaping (PreparedEntry) throws -> UDPTunnelServer) {
         self.loop = loop
         self.logger = logger
         self.listeners = listeners
         self.makeServer = makeServer
+        self.makeUDPServer = makeUDPServer
+    }
+
+    /// The UDP listeners being served.
+    var udpServers: [UDPTunnelServer] { udp.values.map(\.server) }
+
+    /// Closes every UDP listener and its sessions (at shutdown: a datagram session has nothing to drain).
+    func closeUDP() {
+        udp.values.forEach { $0.server.close() }
+        udp = [:]
     }
 
     /// Every server with tunnels that may still be open, retired ones included.
@@ -43,7 +58,8 @@ final class RouteSet {
     /// Starts what is new, keeps what is unchanged, stops accepting on what is
     /// gone (its open tunnels run on). Returns the addresses now listening.
     @discardableResult
-    func apply(_ entries: [PreparedEntry], failOnError: Bool) throws -> [SocketAddress] {
+    func apply(_ all: [PreparedEntry], failOnError: Bool) throws -> [SocketAddress] {
+        let entries = all.filter { $0.entry.protocol == .tcp }
         var next: [String: Running] = [:]
         var bound: [SocketAddress] = []
         let wanted = Set(entries.map(\.entry.listen))
@@ -71,6 +87,47 @@ final class RouteSet {
             }
         }
         running = next
+        return bound + (try applyUDP(all.filter { $0.entry.protocol == .udp }, failOnError: failOnError))
+    }
+
+    /// UDP entries: new ones bind, unchanged ones stay; a changed or removed
+    /// one closes with its sessions (datagrams have no stream to drain; a
+    /// client's next datagram opens a session on the new listener).
+    private func applyUDP(_ entries: [PreparedEntry], failOnError: Bool) throws -> [SocketAddress] {
+        var next: [String: (prepared: PreparedEntry, server: UDPTunnelServer)] = [:]
+        defer { udp = next }
+        var bound: [SocketAddress] = []
+        let wanted = Set(entries.map(\.entry.listen))
+        for (key, old) in udp where !wanted.contains(key) {
+            logger.info("UDP route \(old.prepared.route.destination) on \(key) removed: its \(old.server.openSessionCount) session(s) end")
+            old.server.close()
+        }
+        for prepared in entries {
+            let key = prepared.entry.listen
+            if let old = udp[key] {
+                if Self.sameTunnel(old.prepared.entry, prepared.entry) {
+                    next[key] = old
+                    bound.append(contentsOf: old.server.listenAddress.map { [$0] } ?? [])
+                    continue
+                }
+                old.server.close()
+            }
+            do {
+                let server = try makeUDPServer(prepared)
+                guard let address = prepared.listen else { throw RuntimeError("internal: a UDP entry without an address") }
+                let at: SocketAddress
+                do { at = try server.listen(on: address) } catch {
+                    server.close()
+                    throw RuntimeError("cannot listen on UDP \(address): \(error.reason)")
+                }
+                next[key] = (prepared, server)
+                bound.append(at)
+                RouteListeners.announce(prepared, at, logger: logger)
+            } catch {
+                if failOnError { throw error }
+                logger.error("\(error)")
+            }
+        }
         return bound
     }
 

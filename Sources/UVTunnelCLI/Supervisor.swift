@@ -17,8 +17,6 @@ final class Supervisor {
     private var worker: SignInWorker?
     private let metrics = TunnelMetrics()
     private var metricsServer: MetricsServer?
-    /// `uvtunnel udp`: the one UDP listener.
-    private var udpServer: UDPTunnelServer?
     var exitCode: Int32 = 0
     /// Signals this process handles itself (exec mode leaves SIGINT to the child).
     var onSignal: ((Int32) -> Void)? {
@@ -36,6 +34,13 @@ final class Supervisor {
                                       logger: self.logger)
             server.onTunnelClosed = { [metrics] tunnel, outcome in metrics.tunnelClosed(tunnel, outcome) }
             return server
+        } makeUDPServer: { [unowned self] prepared in
+            if prepared.entry.multiplex {
+                self.logger.info("\(prepared.entry.spelling.name(TunnelOption.multiplex.key)): UDP sessions to \(prepared.route.destination) use HTTP/1.1, one gateway connection each (connect-udp over HTTP/2 is not built yet)")
+            }
+            // Sign-in is the same coordinator as the tcp entries' of the same gateway.
+            return UDPTunnelServer(loop: self.loop, options: prepared.options, tokens: try self.tokenSource(prepared),
+                                   settings: prepared.udpSettings, logger: self.logger)
         }
         stopping = ShutdownSequence(loop: loop, drainSeconds: drainSeconds, logger: logger) { [unowned self] in self.allServers }
         if case .file(let path) = source {
@@ -44,8 +49,7 @@ final class Supervisor {
         stopping.onStopping = { [unowned self] in
             self.routes.stopRechecks()
             self.metricsServer?.close()
-            self.udpServer?.close()
-            self.udpServer = nil
+            self.routes.closeUDP()
         }
         stopping.onStopped = { [unowned self] in
             self.coordinators.values.forEach { $0.close() }
@@ -54,7 +58,7 @@ final class Supervisor {
         }
         metrics.openTunnels = { [unowned self] in self.allServers.reduce(0) { $0 + $1.openTunnelCount } }
         metrics.waitingForSignIn = { [unowned self] in self.allServers.reduce(0) { $0 + $1.waitingTunnelCount } }
-        metrics.udpServer = { [unowned self] in self.udpServer }
+        metrics.udpServers = { [unowned self] in self.routes.udpServers }
         metrics.sharedConnections = { [unowned self] in self.allServers.flatMap(\.sharedConnections) }
         metrics.signIns = { [unowned self] in self.coordinators.values.reduce(0) { $0 + $1.signInsStarted } }
         metrics.liveBytes = { [unowned self] in self.allServers.reduce((Int64(0), Int64(0))) { sum, server in
@@ -66,7 +70,7 @@ final class Supervisor {
     private var allServers: [TunnelServer] { routes.allServers }
 
     /// The whole life of the CLI: prepare, serve, stop; returns the exit code.
-    static func run(source: EntrySource, flags: TunnelFlags, logger: Logger, udp: UDPTunnelServer.Settings? = nil,
+    static func run(source: EntrySource, flags: TunnelFlags, logger: Logger,
                     started: ((Supervisor, [SocketAddress]) throws -> Void)? = nil) throws -> Int32 {
         // A write to a socket the peer closed must be an error, not a signal.
         signal(SIGPIPE, SIG_IGN)
@@ -80,9 +84,7 @@ final class Supervisor {
         if let metricsAddress = flags.metricsAddress ?? config?.metricsAddress {
             try supervisor.startMetrics(metricsAddress)
         }
-        if let udp, let only = prepared.first {
-            try supervisor.serveUDP(only, udp)
-        } else if let only = prepared.first, only.listen == nil {
+        if let only = prepared.first, only.listen == nil {
             try supervisor.serveStdio(only)
         } else {
             let bound = try supervisor.routes.apply(prepared, failOnError: true)
@@ -134,19 +136,6 @@ final class Supervisor {
         }
         routes.add("-", prepared, server: server)
         server.open(local: local)
-    }
-
-    /// `uvtunnel udp`: a UDP listener with a session per client address.
-    private func serveUDP(_ prepared: PreparedEntry, _ settings: UDPTunnelServer.Settings) throws {
-        guard let address = prepared.listen else { throw UsageError("--listen - is not supported by uvtunnel udp") }
-        let server = UDPTunnelServer(loop: loop, options: prepared.options, tokens: try tokenSource(prepared),
-                                     settings: settings, logger: logger)
-        let bound: SocketAddress
-        do { bound = try server.listen(on: address) } catch { throw RuntimeError("cannot listen on UDP \(address): \(error.reason)") }
-        udpServer = server
-        let route = prepared.options.route
-        ConsoleLine.write("uvtunnel: listening on \(bound) (UDP), tunnelling to \(route.destination) via \(route.useTLS ? "https" : "http")://\(route.gatewayAuthority)",
-                          event: "listening")
     }
 
     private func startMetrics(_ text: String) throws {

@@ -86,7 +86,8 @@ struct TunnelFlags: ParsableArguments {
     }
 
     /// The tunnel these flags describe.
-    func entry(route: String) throws -> TunnelEntry {
+    /// `adjust`: what the command sets beyond these flags (`uvtunnel udp`'s protocol and limits), before the check.
+    func entry(route: String, adjust: (inout TunnelEntry) -> Void = { _ in }) throws -> TunnelEntry {
         var entry = TunnelEntry()
         entry.listen = listen
         entry.route = route
@@ -108,6 +109,7 @@ struct TunnelFlags: ParsableArguments {
         entry.allowFrom = allowFrom
         entry.multiplex = multiplex
         entry.maxStreamsPerConnection = maxStreamsPerConnection
+        adjust(&entry)
         do {
             try entry.validate()
         } catch {

@@ -51,6 +51,10 @@ final class WorkerParent {
         var sockets: [[ReusePortSocket]] = Array(repeating: [], count: count)  // [worker][route]
         var bound: [Bound] = []
         for entry in prepared {
+            guard entry.entry.protocol == .tcp else {
+                let place = entry.entry.line.map { " (config line \($0))" } ?? ""
+                throw UsageError("--workers does not serve protocol = \"udp\" entries yet\(place); run them in a process without --workers")
+            }
             guard let address = entry.listen else {
                 throw UsageError("--workers cannot share --listen - (stdin/stdout); give a TCP address or leave --workers out")
             }

@@ -5,49 +5,6 @@ import XCTest
 /// datagrams come back byte-exact, each client address gets its own session,
 /// and a destination the gateway refuses is logged as refused.
 final class UDPTunnelTests: XCTestCase {
-    /// A UDP echo on 127.0.0.1; prints its port, then answers every datagram to its sender.
-    private static let echo = """
-    import socket
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-    s.bind(("127.0.0.1", 0))
-    print(s.getsockname()[1], flush=True)
-    while True:
-        data, peer = s.recvfrom(65535)
-        s.sendto(data, peer)
-    """
-
-    /// Sends each size from its own socket (one client address each, all at
-    /// once), waits for the echoes, and prints one line per size: "SIZE ok" or why not.
-    private static let client = """
-    import os, socket, sys, time
-    port = int(sys.argv[1]); sizes = [int(n) for n in sys.argv[2].split(",")]
-    socks = []
-    for n in sizes:
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-        s.bind(("127.0.0.1", 0)); socks.append((s, os.urandom(n)))
-    for s, d in socks: s.sendto(d, ("127.0.0.1", port))
-    deadline = time.time() + float(sys.argv[3])
-    for (s, d), n in zip(socks, sizes):
-        s.settimeout(max(0.1, deadline - time.time()))
-        try:
-            got, _ = s.recvfrom(70000)
-            print(n, "ok" if got == d else "differs (%d bytes back)" % len(got))
-        except socket.timeout:
-            print(n, "timed out")
-    """
-
-    private func startEcho() throws -> (ChildProcess, UInt16) {
-        let echo = try ChildProcess("/usr/bin/env", ["python3", "-c", Self.echo])
-        var port: UInt16?
-        echo.waitForOutput { text in
-            port = UInt16(text.trimmingCharacters(in: .whitespacesAndNewlines))
-            return port != nil
-        }
-        return (echo, try XCTUnwrap(port, "echo did not start: \(echo.stderr)"))
-    }
-
     private func startTunnel(gateway: GatewayFixture, destination: String, extra: [String] = []) throws -> (ChildProcess, UInt16) {
         let tunnel = try ChildProcess(Products.tunnel, ["udp", "--listen", "127.0.0.1:0", "--pomerium-url", "https://127.0.0.1:\(gateway.port)",
                                                         "--alternate-ca-path", gateway.caPath, "--service-account", try gateway.token()]
@@ -55,17 +12,14 @@ final class UDPTunnelTests: XCTestCase {
         return (tunnel, try XCTUnwrap(tunnel.listeningPort(), "uvtunnel udp did not start: \(tunnel.stderr)"))
     }
 
-    /// Runs the client for `sizes`; returns its lines.
     private func exchange(port: UInt16, sizes: [Int], wait seconds: Int = 30) throws -> [String] {
-        let run = try ChildProcess("/usr/bin/env", ["python3", "-c", Self.client, String(port), sizes.map(String.init).joined(separator: ","),
-                                                    String(seconds)])
-        XCTAssertEqual(run.waitForExit(timeout: 60), 0, run.stderr)
-        return run.stdout.split(separator: "\n").map(String.init)
+        try udpExchange(port: port, sizes: sizes, wait: seconds)
     }
 
     func testDatagramsOfEverySizeComeBackExact() throws {
-        let (echo, echoPort) = try startEcho()
+        let echo = try UDPEcho()
         defer { echo.stop() }
+        let echoPort = echo.port
         let gateway = try GatewayFixture()
         let (tunnel, port) = try startTunnel(gateway: gateway, destination: "127.0.0.1:\(echoPort)")
         defer { tunnel.stop() }
@@ -77,19 +31,55 @@ final class UDPTunnelTests: XCTestCase {
         XCTAssertEqual(tunnel.stderr.components(separatedBy: "disconnected 127.0.0.1:\(echoPort)").count, 5, tunnel.stderr)
     }
 
-    func testHundredClientAddressesAtOnce() throws {
-        let (echo, echoPort) = try startEcho()
+    func testThousandClientAddressesAtOnce() throws {
+        let echo = try UDPEcho()
         defer { echo.stop() }
         let gateway = try GatewayFixture()
-        let (tunnel, port) = try startTunnel(gateway: gateway, destination: "udp+https://127.0.0.1:\(echoPort)")
+        let (tunnel, port) = try startTunnel(gateway: gateway, destination: "udp+https://127.0.0.1:\(echo.port)")
         defer { tunnel.stop() }
-        let sizes = (0..<100).map { 100 + $0 }
-        XCTAssertEqual(try exchange(port: port, sizes: sizes), sizes.map { "\($0) ok" }, tunnel.stderr)
+        let sizes = (0..<1_000).map { 100 + $0 }
+        let lines = try exchange(port: port, sizes: sizes, wait: 90)
+        XCTAssertEqual(lines.filter { !$0.hasSuffix(" ok") }, [], tunnel.stderr.suffix(3000).description)
+        XCTAssertEqual(lines.count, 1_000)
+    }
+
+    /// Beyond --udp-max-sessions, new client addresses are dropped and
+    /// counted (metrics), with one warning however many datagrams.
+    func testSessionLimitDropsNewClientsCountedWithOneLine() throws {
+        let echo = try UDPEcho()
+        defer { echo.stop() }
+        let gateway = try GatewayFixture()
+        let metricsPort = try freeLoopbackPort()
+        let (tunnel, port) = try startTunnel(gateway: gateway, destination: "127.0.0.1:\(echo.port)",
+                                             extra: ["--udp-max-sessions", "10", "--metrics-addr", "127.0.0.1:\(metricsPort)"])
+        defer { tunnel.stop() }
+        let first = try exchange(port: port, sizes: Array(repeating: 50, count: 25), wait: 5)
+        XCTAssertEqual(first.filter { $0 == "50 ok" }.count, 10, "\(first) \(tunnel.stderr)")
+        XCTAssertEqual(first.filter { $0 == "50 timed out" }.count, 15, "\(first)")
+        XCTAssertEqual(try exchange(port: port, sizes: Array(repeating: 60, count: 15), wait: 2), Array(repeating: "60 timed out", count: 15))
+        let curl = try ChildProcess("/usr/bin/curl", ["-s", "http://127.0.0.1:\(metricsPort)/metrics"])
+        XCTAssertEqual(curl.waitForExit(), 0)
+        XCTAssertTrue(curl.stdout.contains("uvtunnel_udp_dropped_total{cause=\"session_limit\"} 30\n"), curl.stdout)
+        XCTAssertTrue(curl.stdout.contains("uvtunnel_udp_sessions_open 10\n"), curl.stdout)
+        XCTAssertEqual(tunnel.stderr.components(separatedBy: "UDP session limit of 10 reached").count, 2, tunnel.stderr)
+    }
+
+    /// --multiplex is accepted; UDP sessions go over HTTP/1.1, one connection each, and it says so once.
+    func testMultiplexCarriesSessionsOverHTTP1() throws {
+        let echo = try UDPEcho()
+        defer { echo.stop() }
+        let gateway = try GatewayFixture()
+        let (tunnel, port) = try startTunnel(gateway: gateway, destination: "127.0.0.1:\(echo.port)", extra: ["--multiplex"])
+        defer { tunnel.stop() }
+        XCTAssertEqual(try exchange(port: port, sizes: [1, 1_200, 9_000]), ["1 ok", "1200 ok", "9000 ok"], tunnel.stderr)
+        XCTAssertEqual(tunnel.stderr.components(separatedBy: "--multiplex: UDP sessions to 127.0.0.1:\(echo.port) use HTTP/1.1").count, 2,
+                       tunnel.stderr)
     }
 
     func testIdleSessionEndsWithOneLine() throws {
-        let (echo, echoPort) = try startEcho()
+        let echo = try UDPEcho()
         defer { echo.stop() }
+        let echoPort = echo.port
         let gateway = try GatewayFixture()
         let (tunnel, port) = try startTunnel(gateway: gateway, destination: "127.0.0.1:\(echoPort)", extra: ["--udp-idle-timeout", "500ms"])
         defer { tunnel.stop() }

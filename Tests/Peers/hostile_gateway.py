@@ -154,11 +154,71 @@ def login_500(tls):
     tls.close()
 
 
+# ---- connect-udp faults: a 101 to the Upgrade, then a broken capsule stream ----
+
+SWITCHING = (b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: connect-udp\r\n"
+             b"Capsule-Protocol: ?1\r\n\r\n")
+
+
+def udp_huge_length(tls):
+    """A DATAGRAM capsule whose Length (an 8-byte varint) is 2^62 - 1."""
+    tls.sendall(SWITCHING + b"\x00" + b"\xff" * 8)
+    hold_forever(tls)
+
+
+def udp_bad_varint(tls):
+    """A DATAGRAM capsule of one byte whose context id varint needs two."""
+    tls.sendall(SWITCHING + b"\x00\x01\x40")
+    hold_forever(tls)
+
+
+def end_cleanly(tls):
+    """Reads what the client sent (so closing sends no RST), then close_notify and FIN."""
+    tls.settimeout(0.3)
+    try:
+        while tls.recv(65536):
+            pass
+    except (socket.timeout, OSError, ssl.SSLError):
+        pass
+    try:
+        tls.unwrap().close()
+    except (OSError, ssl.SSLError):
+        tls.close()
+
+
+def udp_cut_varint(tls):
+    """The first byte of an 8-byte Length varint, then the end of the stream."""
+    tls.sendall(SWITCHING + b"\x00\xc0")
+    end_cleanly(tls)
+
+
+def udp_close_after_101(tls):
+    tls.sendall(SWITCHING)
+    end_cleanly(tls)
+
+
+def udp_unknown_types(tls, early):
+    """Echoes the client's capsules, behind capsules uvtunnel must skip
+    (unknown types, one with a 4-byte type varint) or drop (context id 5)."""
+    junk = (b"\x2a\x03abc" + b"\x80\x00\xbe\xef\x02hi" + b"\x00\x04\x05xyz")
+    # Before the echo, at a capsule boundary (the client's capsules may arrive in pieces).
+    tls.sendall(SWITCHING + junk)
+    data = early
+    while True:
+        if data:
+            tls.sendall(data)
+        data = tls.recv(65536)
+        if not data:
+            return
+
+
 RAW_MODES = {"silent": silent, "reset-tls": reset_tls, "tls-alert": tls_alert}
 CONNECT_MODES = {"garbage": garbage, "huge-head": huge_head, "trickle": trickle,
-                 "close-mid-head": close_mid_head, "stall": stall}
+                 "close-mid-head": close_mid_head, "stall": stall,
+                 "udp-huge-length": udp_huge_length, "udp-bad-varint": udp_bad_varint,
+                 "udp-cut-varint": udp_cut_varint, "udp-close-after-101": udp_close_after_101}
 LOGIN_MODES = {"login-hang": login(login_hang), "login-garbage": login(login_garbage), "login-500": login(login_500)}
-MODES = sorted(list(RAW_MODES) + list(CONNECT_MODES) + list(LOGIN_MODES) + ["close-mid-relay"])
+MODES = sorted(list(RAW_MODES) + list(CONNECT_MODES) + list(LOGIN_MODES) + ["close-mid-relay", "udp-unknown-types"])
 
 
 def serve(conn, mode, context):
@@ -172,6 +232,8 @@ def serve(conn, mode, context):
             return LOGIN_MODES[mode](tls, head)
         if mode == "close-mid-relay":
             return close_mid_relay(tls, early)
+        if mode == "udp-unknown-types":
+            return udp_unknown_types(tls, early)
         CONNECT_MODES[mode](tls)
     except (OSError, ConnectionError, ssl.SSLError):
         pass  # the client gave up first: that is its right

@@ -96,6 +96,14 @@ public struct TunnelConfigFile: Equatable, Sendable {
                 }
                 try apply(option, value, to: &tunnel)
             }
+            // A key for the other protocol inside the table is a mistake worth a line;
+            // a default before the first table applies only where it means something.
+            for key in keys {
+                guard let option = TunnelOption(key: key), let only = option.onlyFor, only != tunnel.protocol else { continue }
+                throw Value(kind: .other(""), line: header?.keys[key], place: place)
+                    .error("\(key) applies only to protocol = \"\(only.rawValue)\" entries; this one is \"\(tunnel.protocol.rawValue)\"")
+            }
+            if tunnel.protocol == .udp { tunnel.recheckInterval = nil }
             guard table["listen"] != nil else {
                 throw tableError("this [[tunnel]] has no listen address; add listen = \"127.0.0.1:PORT\"")
             }
@@ -103,10 +111,13 @@ public struct TunnelConfigFile: Equatable, Sendable {
                 throw Value(kind: .other(""), line: header?.keys["listen"], place: place)
                     .error("listen = \"-\" (stdin/stdout) cannot be used in a config file")
             }
-            if let other = listens[tunnel.listen] {
-                throw tableError("listen \(tunnel.listen) is already used by the [[tunnel]] \(other)")
+            // A TCP and a UDP listener may share a port number (RDP's pair on 3389); two of one kind may not.
+            let listenKey = "\(tunnel.protocol.rawValue) \(tunnel.listen)"
+            if let other = listens[listenKey] {
+                let kind = tunnel.protocol == .udp ? "UDP " : ""
+                throw tableError("\(kind)listen \(tunnel.listen) is already used by the [[tunnel]] \(other)")
             }
-            listens[tunnel.listen] = header.map { "on line \($0.line)" } ?? "number \(index + 1)"
+            listens[listenKey] = header.map { "on line \($0.line)" } ?? "number \(index + 1)"
             do { try tunnel.validate() } catch { throw tableError(error.message) }
             config.tunnels.append(tunnel)
         }
@@ -183,6 +194,9 @@ public struct TunnelConfigFile: Equatable, Sendable {
         case .recheckInterval: tunnel.recheckInterval = try seconds(option, value)
         case .allowFrom: tunnel.allowFrom = try stringList(option, value)
         case .multiplex: tunnel.multiplex = try boolean(option, value)
+        case .protocol: tunnel.protocol = try choice(option, value, TunnelProtocol.init(rawValue:))
+        case .udpIdleTimeout: tunnel.udpIdleTimeout = try seconds(option, value)
+        case .udpMaxSessions: tunnel.udpMaxSessions = try integer(option, value)
         case .drainTimeout, .metricsAddress: preconditionFailure("\(option) is a process option")
         }
     }
@@ -209,6 +223,20 @@ public struct TunnelConfigFile: Equatable, Sendable {
         default:
             throw value.error("\(key) must be a string or an array of strings")
         }
+    }
+
+    private static func choice<T>(_ option: TunnelOption, _ value: Value, _ make: (String) -> T?) throws(ConfigError) -> T {
+        guard case .choice(let words) = option.kind else { preconditionFailure("\(option) is not a choice") }
+        let expected = words.map { "\"\($0)\"" }.joined(separator: " or ")
+        guard case .string(let text) = value.kind else { throw value.error("\(option.key) must be \(expected)") }
+        guard let chosen = make(text) else { throw value.error("\(option.key) must be \(expected), got \(PrintableText.quoted(text))") }
+        return chosen
+    }
+
+    private static func integer(_ option: TunnelOption, _ value: Value) throws(ConfigError) -> Int {
+        guard case .integer(let number) = value.kind else { throw value.error("\(option.key) must be a whole number") }
+        if let error = option.check(integer: number, from: .configFile(line: value.line)) { throw value.error(error.message) }
+        return number
     }
 
     private static func boolean(_ option: TunnelOption, _ value: Value) throws(ConfigError) -> Bool {

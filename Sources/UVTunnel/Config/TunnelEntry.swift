@@ -23,6 +23,12 @@ public struct TunnelEntry: Equatable, Sendable {
     public var allowFrom: String?
     /// `--multiplex`: tunnels as streams on shared HTTP/2 connections.
     public var multiplex = false
+    /// `protocol`: TCP connections, or UDP datagrams (a session per client address).
+    public var `protocol` = TunnelProtocol.tcp
+    /// `--udp-idle-timeout`: a UDP session with no datagram either way for this long ends.
+    public var udpIdleTimeout: Double = 120
+    /// `--udp-max-sessions`: UDP client addresses served at once by this entry's listener.
+    public var udpMaxSessions = 1_000
     /// `--max-streams-per-connection` (with `multiplex`; a flag only for now).
     public var maxStreamsPerConnection = 100
     /// Where it was defined: the command line, or a config file (and its line).
@@ -43,10 +49,19 @@ public struct TunnelEntry: Equatable, Sendable {
         let origin = self.origin
         let seconds: [(TunnelOption, Double?)] = [
             (.connectTimeout, connectTimeout), (.authTimeout, authTimeout),
-            (.maxTunnelLifetime, maxTunnelLifetime), (.recheckInterval, recheckInterval),
+            (.maxTunnelLifetime, maxTunnelLifetime), (.recheckInterval, recheckInterval), (.udpIdleTimeout, udpIdleTimeout),
         ]
         for case let (option, value?) in seconds {
             if let error = option.check(seconds: value, from: origin) { throw error }
+        }
+        if let error = TunnelOption.udpMaxSessions.check(integer: udpMaxSessions, from: origin) { throw error }
+        if `protocol` == .udp {
+            if listen == "-" {
+                throw ConfigError(line: line, message: "\(TunnelOption.listen.spelled(for: origin)) - is not supported for UDP (datagrams need a UDP socket); give an address such as 127.0.0.1:5353")
+            }
+            if recheckInterval != nil {
+                throw ConfigError(line: line, message: "\(TunnelOption.recheckInterval.spelled(for: origin)) does not apply to UDP sessions yet; leave it out")
+            }
         }
         guard (1...10_000).contains(maxStreamsPerConnection) else {
             throw ConfigError(line: line, message: "--max-streams-per-connection must be between 1 and 10000, got \(maxStreamsPerConnection)")

@@ -25,6 +25,10 @@ public enum TunnelOption: String, CaseIterable, Sendable {
     case recheckInterval = "recheck-interval"
     case allowFrom = "allow-from"
     case multiplex
+    /// `tcp` (the default) or `udp`: which kind of listener a `[[tunnel]]` is.
+    case `protocol`
+    case udpIdleTimeout = "udp-idle-timeout"
+    case udpMaxSessions = "udp-max-sessions"
     case drainTimeout = "drain-timeout"
     case metricsAddress = "metrics-addr"
 
@@ -35,6 +39,10 @@ public enum TunnelOption: String, CaseIterable, Sendable {
         /// A comma-separated list on the command line; a string or an array of strings in a config file.
         case stringList
         case seconds(ClosedRange<Double>)
+        /// A whole number in this range.
+        case integer(ClosedRange<Int>)
+        /// One of these words.
+        case choice([String])
     }
 
     /// Where an option may be set.
@@ -63,13 +71,16 @@ public enum TunnelOption: String, CaseIterable, Sendable {
         case .maxTunnelLifetime: return .seconds(0.001...31_536_000)
         case .recheckInterval: return .seconds(1...86400)
         case .drainTimeout: return .seconds(0...86400)
+        case .udpIdleTimeout: return .seconds(0.001...86400)
+        case .udpMaxSessions: return .integer(1...1_000_000)
+        case .protocol: return .choice(TunnelProtocol.allCases.map(\.rawValue))
         default: return .string
         }
     }
 
     public var scope: Scope {
         switch self {
-        case .listen, .route: return .tunnelTableOnly
+        case .listen, .route, .protocol: return .tunnelTableOnly
         case .drainTimeout, .metricsAddress: return .process
         default: return .tunnel
         }
@@ -94,11 +105,32 @@ public enum TunnelOption: String, CaseIterable, Sendable {
             "\(spelled(for: origin)) must be between \(Self.format(range.lowerBound)) and \(Self.format(range.upperBound)) seconds, got \(Self.format(value))")
     }
 
+    /// The range check for a whole number: nil when `value` is fine, else the error.
+    public func check(integer value: Int, from origin: OptionOrigin) -> ConfigError? {
+        guard case .integer(let range) = kind, !range.contains(value) else { return nil }
+        return ConfigError(line: origin.line, message:
+            "\(spelled(for: origin)) must be between \(range.lowerBound) and \(range.upperBound), got \(value)")
+    }
+
+    /// Options that only mean something for one protocol's entries.
+    public var onlyFor: TunnelProtocol? {
+        switch self {
+        case .udpIdleTimeout, .udpMaxSessions: return .udp
+        case .recheckInterval: return .tcp  // a CONNECT probe; UDP sessions are not rechecked yet
+        default: return nil
+        }
+    }
+
     /// "3600", "0.001", "2.5": whole numbers without a trailing ".0".
     private static func format(_ value: Double) -> String {
         if value.isFinite, value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
         return "\(value)"
     }
+}
+
+/// What a `[[tunnel]]` listens for: TCP connections (`uvtunnel`) or UDP datagrams (`uvtunnel udp`).
+public enum TunnelProtocol: String, CaseIterable, Sendable {
+    case tcp, udp
 }
 
 /// Where an entry's options were given: the command line or a config file.

@@ -21,8 +21,8 @@ public final class TunnelMetrics {
     public var liveBytes: () -> (up: Int64, down: Int64) = { (0, 0) }
     /// `--multiplex`: the shared gateway connections open now (shown only with some).
     public var sharedConnections: () -> [SharedConnectionInfo] = { [] }
-    /// `uvtunnel udp`'s listener, when there is one: its metrics are shown only then.
-    public var udpServer: (() -> UDPTunnelServer?)?
+    /// The UDP listeners (`uvtunnel udp`, `protocol = "udp"` entries): their metrics are shown only when there is one.
+    public var udpServers: (() -> [UDPTunnelServer])?
 
     public init() {}
 
@@ -86,22 +86,21 @@ public final class TunnelMetrics {
                        "uvtunnel_gateway_connection_streams{gateway=\"\(Self.escaped($0.gateway))\",connection=\"\($0.name)\"} \($0.streams)"
                    })
         }
-        if let udp = udpServer?() {
-            let counters = udp.counters
-            let down = udp.down
+        if let servers = udpServers?(), !servers.isEmpty {
+            func sum<N: AdditiveArithmetic>(_ value: (UDPTunnelServer) -> N) -> N { servers.reduce(.zero) { $0 + value($1) } }
             metric("uvtunnel_udp_sessions_open", "gauge", "UDP client addresses with a session now.",
-                   ["uvtunnel_udp_sessions_open \(udp.openSessionCount)"])
+                   ["uvtunnel_udp_sessions_open \(sum(\.openSessionCount))"])
             metric("uvtunnel_udp_datagrams_total", "counter", "Datagrams: up is from local clients into sessions, down is back to them.",
-                   ["uvtunnel_udp_datagrams_total{direction=\"up\"} \(counters.datagramsUp)",
-                    "uvtunnel_udp_datagrams_total{direction=\"down\"} \(down.datagrams)"])
+                   ["uvtunnel_udp_datagrams_total{direction=\"up\"} \(sum(\.counters.datagramsUp))",
+                    "uvtunnel_udp_datagrams_total{direction=\"down\"} \(sum(\.down.datagrams))"])
             metric("uvtunnel_udp_bytes_total", "counter", "UDP payload bytes, by direction as the datagrams.",
-                   ["uvtunnel_udp_bytes_total{direction=\"up\"} \(counters.bytesUp)",
-                    "uvtunnel_udp_bytes_total{direction=\"down\"} \(down.bytes)"])
+                   ["uvtunnel_udp_bytes_total{direction=\"up\"} \(sum(\.counters.bytesUp))",
+                    "uvtunnel_udp_bytes_total{direction=\"down\"} \(sum(\.down.bytes))"])
             metric("uvtunnel_udp_dropped_total", "counter", "Datagrams from local clients dropped, by cause.",
-                   ["uvtunnel_udp_dropped_total{cause=\"not_allowed\"} \(counters.droppedNotAllowed)",
-                    "uvtunnel_udp_dropped_total{cause=\"queue_full\"} \(counters.droppedQueueFull)",
-                    "uvtunnel_udp_dropped_total{cause=\"session_limit\"} \(counters.droppedSessionLimit)",
-                    "uvtunnel_udp_dropped_total{cause=\"too_large\"} \(counters.droppedTooLarge)"])
+                   ["uvtunnel_udp_dropped_total{cause=\"not_allowed\"} \(sum(\.counters.droppedNotAllowed))",
+                    "uvtunnel_udp_dropped_total{cause=\"queue_full\"} \(sum(\.counters.droppedQueueFull))",
+                    "uvtunnel_udp_dropped_total{cause=\"session_limit\"} \(sum(\.counters.droppedSessionLimit))",
+                    "uvtunnel_udp_dropped_total{cause=\"too_large\"} \(sum(\.counters.droppedTooLarge))"])
         }
         return text
     }

@@ -35,6 +35,25 @@ public final class UDPSocket {
         if let bound = boundAddress() { self.address = bound }
     }
 
+    /// Asks the kernel for `bytes` of receive and send buffer (it caps them at
+    /// net.core.rmem_max / wmem_max without saying so); returns what it granted.
+    /// A relay takes datagrams in bursts (a TLS read can hold many), and with
+    /// the default 208 KiB a burst of large datagrams overflows and is lost.
+    @discardableResult
+    public func setBufferSizes(_ bytes: Int32) -> (receive: Int32, send: Int32) {
+        guard !isClosing else { return (0, 0) }
+        let raw = UnsafeMutableRawPointer(handle).assumingMemoryBound(to: uv_handle_t.self)
+        var receive = bytes, send = bytes
+        _ = uv_recv_buffer_size(raw, &receive)
+        _ = uv_send_buffer_size(raw, &send)
+        // A value of 0 asks for the current size (Linux reports twice what was set: its bookkeeping).
+        receive = 0
+        send = 0
+        _ = uv_recv_buffer_size(raw, &receive)
+        _ = uv_send_buffer_size(raw, &send)
+        return (receive, send)
+    }
+
     private func boundAddress() -> SocketAddress? {
         var storage = sockaddr_storage()
         var length = Int32(MemoryLayout<sockaddr_storage>.size)

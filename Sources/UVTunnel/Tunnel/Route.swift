@@ -37,7 +37,9 @@ public struct Route: Equatable, Sendable {
     /// Longer than this is certainly a mistake (a pasted file, a wrong variable).
     public static let maxLength = 2048
 
-    public static func parse(_ route: String, pomeriumURL: String?, spelling: OptionSpelling = .commandLine) throws(RouteError) -> Route {
+    /// `kind`: a udp entry takes `udp+scheme://` where a tcp one takes `tcp+scheme://`.
+    public static func parse(_ route: String, pomeriumURL: String?, spelling: OptionSpelling = .commandLine,
+                             kind: TunnelProtocol = .tcp) throws(RouteError) -> Route {
         guard !route.isEmpty else {
             throw RouteError(message: "missing route: give the destination as host:port, e.g. db.corp:5432")
         }
@@ -54,7 +56,7 @@ public struct Route: Equatable, Sendable {
         var result: Route
         if let separator = route.firstRange(of: "://") {
             result = try parseURLForm(scheme: route[..<separator.lowerBound],
-                                      rest: route[separator.upperBound...], invalid: invalid)
+                                      rest: route[separator.upperBound...], kind: kind, spelling: spelling, invalid: invalid)
         } else {
             let destination = try hostPort(route[...], portRequired: true, invalid: invalid)
             result = Route(destination: authority(destination), gatewayHost: destination.host,
@@ -72,19 +74,22 @@ public struct Route: Equatable, Sendable {
 
     // MARK: - Forms
 
-    private static func parseURLForm(scheme rawScheme: Substring, rest: Substring,
-                                     invalid: (String) -> RouteError) throws(RouteError) -> Route {
+    private static func parseURLForm(scheme rawScheme: Substring, rest: Substring, kind: TunnelProtocol,
+                                     spelling: OptionSpelling, invalid: (String) -> RouteError) throws(RouteError) -> Route {
         guard isURLScheme(rawScheme) else {
             throw invalid("\(PrintableText.quoted(String(rawScheme) + "://")) does not start a URL; use host:port or tcp+https://host:port")
         }
         var scheme = rawScheme.lowercased()
-        // A UDP route would be tunnelled with the wrong protocol: refuse it.
-        if scheme.hasPrefix("udp+") {
-            throw invalid("UDP routes are not supported, uvtunnel tunnels TCP; use tcp+https://host:port")
+        // A route of the other protocol would be tunnelled the wrong way: refuse it.
+        let own = kind.rawValue + "+", other = kind == .tcp ? "udp+" : "tcp+"
+        if scheme.hasPrefix(other) {
+            let word = other.dropLast()
+            let how = spelling == .configFile ? "protocol = \"\(word)\" in its [[tunnel]]" : "`uvtunnel \(word)`"
+            throw invalid("a \(word.uppercased()) route needs \(how)")
         }
-        if scheme.hasPrefix("tcp+") { scheme.removeFirst(4) }
+        if scheme.hasPrefix(own) { scheme.removeFirst(4) }
         guard !scheme.isEmpty else {
-            throw invalid("missing scheme after \"tcp+\"; use tcp+https://host:port")
+            throw invalid("missing scheme after \"\(own)\"; use \(own)https://host:port")
         }
         if rest.contains("?") || rest.contains("#") {
             throw invalid("a route has no query (?) or fragment (#); use scheme://host:port or https://gateway/host:port")

@@ -15,6 +15,15 @@ public struct TunnelOptions {
     /// `--allow-from`: local clients outside these networks are closed at
     /// accept; empty admits everyone.
     public var allowFrom: [AddressRange] = []
+
+    /// `--allow-from`: may a local client at `peer` use this tunnel? Every
+    /// client, when the list is empty; no client whose address is unknown otherwise.
+    public func admits(_ peer: SocketAddress?) -> Bool {
+        allowFrom.isEmpty || peer.map { peer in allowFrom.contains { $0.contains(peer) } } ?? false
+    }
+
+    /// The networks of `--allow-from`, as a refusal's log line names them: "10.0.0.0/8,fd00::/8".
+    public var allowFromText: String { allowFrom.map(\.description).joined(separator: ",") }
     /// Spells what the user can change about a failure, as the user wrote
     /// the option (the CLI sets it: a flag, or a config-file key).
     public var hints: FailureHints = { _ in nil }

@@ -93,10 +93,9 @@ public final class TunnelServer {
     /// Checked before anything is read or dialled, so a stranger costs one
     /// accept and one log line, and never reaches the gateway or the token.
     private func admits(_ client: UVStream) -> Bool {
-        guard !options.allowFrom.isEmpty else { return true }
-        if let peer = client.peerAddress, options.allowFrom.contains(where: { $0.contains(peer) }) { return true }
+        if options.admits(client.peerAddress) { return true }
         counters.rejectedClients += 1
-        let networks = options.allowFrom.map(\.description).joined(separator: ",")
+        let networks = options.allowFromText
         let listen = listener.map { " on \($0.address)" } ?? ""
         logger.warning("refused local client \(client.peerAddress?.description ?? "(address unknown)")\(listen): not in \(options.spelling.name("allow-from")) \(networks)")
         return false

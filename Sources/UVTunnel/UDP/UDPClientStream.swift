@@ -75,17 +75,32 @@ final class UDPClientStream: ByteStream {
 
     func stopReading() { isReading = false }
 
-    /// Hands queued capsules to the reader while it reads. Not re-entered: a
-    /// reader that restarts reading from its callback is served by this loop.
+    /// Hands queued capsules to the reader while it reads, as many as fit in
+    /// one pool buffer at a time: datagrams that queued while the gateway
+    /// connection was busy leave in one write (one TLS record, one syscall)
+    /// instead of one each, which is what keeps up at 100 Mbit/s. Not
+    /// re-entered: a reader that restarts reading from its callback is served
+    /// by this loop.
     private func deliver() {
         guard !isDelivering else { return }
         isDelivering = true
         defer { isDelivering = false }
         while isReading, !isClosed, head < queue.count, let onRead {
-            let capsule = queue[head]
-            head += 1
             let buffer = pool.take()
-            buffer.append(capsule)
+            while head < queue.count, queue[head].count <= buffer.freeSpace {
+                queue[head].withUnsafeBytes { capsule in
+                    _ = buffer.fill { into, _ in
+                        into.copyMemory(from: capsule.baseAddress!, byteCount: capsule.count)
+                        return capsule.count
+                    }
+                }
+                queue[head] = []
+                head += 1
+            }
+            guard !buffer.isEmpty else {
+                pool.give(buffer)  // cannot happen: a capsule of the largest datagram fits one buffer
+                break
+            }
             onRead(.data(buffer))
         }
         if head == queue.count {
@@ -137,7 +152,12 @@ final class UDPClientStream: ByteStream {
         datagramsDown += 1
         bytesDown += Int64(payload.count)
         let buffer = pool.take()
-        buffer.append(payload)
+        payload.withUnsafeBytes { bytes in
+            _ = buffer.fill { into, _ in
+                if let base = bytes.baseAddress { into.copyMemory(from: base, byteCount: bytes.count) }
+                return bytes.count
+            }
+        }
         socket.send(buffer, to: client)
     }
 

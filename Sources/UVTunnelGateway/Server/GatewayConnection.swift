@@ -140,6 +140,7 @@ final class GatewayConnection {
             do throws(UVError) {
                 let any = try! SocketAddress(ip: address.isIPv6 ? "::" : "0.0.0.0", port: 0)  // literals that always parse
                 let socket = try UDPSocket(loop: self.loop, binding: any)
+                socket.setBufferSizes(1 << 20)  // a TLS read can hold a burst of datagrams for the target
                 self.udpSocket = socket
                 self.timer.stop()
                 self.answered = 101

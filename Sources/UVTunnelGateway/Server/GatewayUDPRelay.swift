@@ -53,7 +53,12 @@ final class GatewayUDPRelay {
                     try decoder.feed(bytes) { event in
                         guard case .datagram(let payload) = event else { return }
                         let datagram = loop.buffers.take()
-                        datagram.append(payload)
+                        payload.withUnsafeBytes { bytes in
+                            _ = datagram.fill { into, _ in
+                                if let base = bytes.baseAddress { into.copyMemory(from: base, byteCount: bytes.count) }
+                                return bytes.count
+                            }
+                        }
                         socket.send(datagram, to: target)
                     }
                 }

@@ -64,6 +64,48 @@ final class TunnelConfigFileTests: XCTestCase {
         XCTAssertEqual(error("# empty\n")?.message, "no [[tunnel]] tables: nothing to serve")
     }
 
+    /// RDP's pair: a tcp and a udp entry on one port number; UDP defaults reach only UDP entries.
+    func testTCPAndUDPEntriesMayShareAPortNumber() throws {
+        let config = try TunnelConfigFile.parse("""
+        udp-idle-timeout = "30s"
+        recheck-interval = "5m"
+
+        [[tunnel]]
+        listen = "127.0.0.1:3389"
+        route = "rdp.example:3389"
+
+        [[tunnel]]
+        protocol = "udp"
+        listen = "127.0.0.1:3389"
+        route = "udp+https://rdp.example:3389"
+        udp-max-sessions = 50
+        """)
+        XCTAssertEqual(config.tunnels.map(\.protocol), [.tcp, .udp])
+        XCTAssertEqual(config.tunnels.map(\.listen), ["127.0.0.1:3389", "127.0.0.1:3389"])
+        XCTAssertEqual(config.tunnels[1].udpIdleTimeout, 30)
+        XCTAssertEqual(config.tunnels[1].udpMaxSessions, 50)
+        XCTAssertEqual(config.tunnels[0].recheckInterval, 300)
+        XCTAssertNil(config.tunnels[1].recheckInterval, "a tcp-only default does not reach a udp entry")
+    }
+
+    func testUDPEntryMistakesNameTheirLine() {
+        let tcp = "[[tunnel]]\nlisten = \"127.0.0.1:1\"\nroute = \"db:1\"\n"
+        let udp = "[[tunnel]]\nprotocol = \"udp\"\nlisten = \"127.0.0.1:1\"\nroute = \"dns:53\"\n"
+        XCTAssertEqual(error(tcp + "protocol = \"sctp\"\n")?.description, #"line 4: protocol must be "tcp" or "udp", got "sctp""#)
+        XCTAssertEqual(error(tcp + "protocol = 17\n")?.description, #"line 4: protocol must be "tcp" or "udp""#)
+        XCTAssertEqual(error("protocol = \"udp\"\n" + tcp)?.description, "line 1: protocol belongs inside a [[tunnel]] table")
+        XCTAssertEqual(error(udp + udp)?.description, "line 5: UDP listen 127.0.0.1:1 is already used by the [[tunnel]] on line 1")
+        XCTAssertEqual(error(tcp + "udp-idle-timeout = 5\n")?.description,
+                       #"line 4: udp-idle-timeout applies only to protocol = "udp" entries; this one is "tcp""#)
+        XCTAssertEqual(error(udp + "recheck-interval = 60\n")?.description,
+                       #"line 5: recheck-interval applies only to protocol = "tcp" entries; this one is "udp""#)
+        XCTAssertEqual(error(udp + "udp-max-sessions = 0\n")?.description, "line 5: udp-max-sessions must be between 1 and 1000000, got 0")
+        XCTAssertEqual(error(udp + "udp-max-sessions = \"many\"\n")?.description, "line 5: udp-max-sessions must be a whole number")
+        XCTAssertEqual(error(udp + "udp-idle-timeout = 0\n")?.description, "line 5: udp-idle-timeout must be between 0.001 and 86400 seconds, got 0")
+        XCTAssertEqual(error("[[tunnel]]\nprotocol = \"udp\"\nlisten = \"127.0.0.1:1\"\nroute = \"tcp+https://db:1\"\n")?.description, nil,
+                       "the route is checked when the entry is put to work, not by the reader")
+    }
+
     func testTOMLBeyondTheOldSubsetParses() throws {
         // Underscores in numbers, literal and multi-line strings, a multi-line
         // array, inline comments, a quoted key: TOML 1.0 as TOMLKit reads it.

@@ -72,6 +72,8 @@ final class TunnelOptionTests: XCTestCase {
             case .stringList: (wrong, expected) = ("1", "\(option.key) must be a string or an array of strings")
             case .boolean: (wrong, expected) = ("\"yes\"", "\(option.key) must be true or false")
             case .seconds: (wrong, expected) = ("true", "\(option.key) must be \(DurationText.expected)")
+            case .integer: (wrong, expected) = ("\"ten\"", "\(option.key) must be a whole number")
+            case .choice(let words): (wrong, expected) = ("1", "\(option.key) must be " + words.map { "\"\($0)\"" }.joined(separator: " or "))
             }
             var table = "[[tunnel]]\n"
             if option != .listen { table += "listen = \"127.0.0.1:1\"\n" }

@@ -257,7 +257,11 @@ final class RouteTests: XCTestCase {
 
     func testSchemeErrors() {
         XCTAssertEqual(error("udp+https://dns.corp:53"),
-                       #"invalid route "udp+https://dns.corp:53": UDP routes are not supported, uvtunnel tunnels TCP; use tcp+https://host:port"#)
+                       #"invalid route "udp+https://dns.corp:53": a UDP route needs `uvtunnel udp`"#)
+        XCTAssertEqual(try? Route.parse("udp+https://dns.corp:53", pomeriumURL: nil, kind: .udp).destination, "dns.corp:53")
+        XCTAssertThrowsError(try Route.parse("tcp+https://db.corp:1", pomeriumURL: nil, spelling: .configFile, kind: .udp)) {
+            XCTAssertEqual(($0 as? RouteError)?.message, #"invalid route "tcp+https://db.corp:1": a TCP route needs protocol = "tcp" in its [[tunnel]]"#)
+        }
         XCTAssertEqual(error("tcp+://db.corp:1"),
                        #"invalid route "tcp+://db.corp:1": missing scheme after "tcp+"; use tcp+https://host:port"#)
         XCTAssertEqual(error("://db.corp:1"),

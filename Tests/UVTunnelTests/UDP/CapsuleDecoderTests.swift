@@ -37,6 +37,47 @@ final class CapsuleDecoderTests: XCTestCase {
         }
     }
 
+    /// The data path's memcpy form (fed from raw buffers, as a socket's reads
+    /// are) against what was encoded: a stream of datagrams, unknown types
+    /// and other contexts, cut at random places.
+    func testRawPiecesCutAnywhereGiveTheSameDatagrams() {
+        var random = SystemRandomNumberGenerator()
+        for round in 0..<50 {
+            var stream: [UInt8] = []
+            var expected: [CapsuleDecoder.Event] = []
+            for _ in 0..<Int.random(in: 1...12, using: &random) {
+                let size = [0, 1, 63, 64, 1_200, 16_383, 16_384, 40_000][Int.random(in: 0..<8, using: &random)]
+                let payload = (0..<size).map { _ in UInt8.random(in: 0...255, using: &random) }
+                switch Int.random(in: 0..<4, using: &random) {
+                case 0:
+                    stream += [0x2A, 0x02, 0x01, 0x02]  // unknown type, skipped
+                    expected.append(.skipped(type: 0x2A))
+                case 1:
+                    stream += [0x00, 0x02, 0x05, 0x09]  // context 5, dropped
+                    expected.append(.droppedContext(5))
+                default:
+                    let encoded = payload.withUnsafeBytes { CapsuleEncoder.datagram($0) }  // the memcpy form
+                    XCTAssertEqual(encoded, CapsuleEncoder.datagram(payload[...]), "as the byte-wise form")
+                    stream += encoded
+                    expected.append(.datagram(payload))
+                }
+            }
+            var decoder = CapsuleDecoder()
+            var events: [CapsuleDecoder.Event] = []
+            var at = 0
+            while at < stream.count {
+                let end = min(stream.count, at + Int.random(in: 1...20_000, using: &random))
+                let piece = Array(stream[at..<end])
+                XCTAssertNoThrow(try piece.withUnsafeBytes { raw in
+                    Result { () throws(CapsuleError) in try decoder.feed(raw) { events.append($0) } }
+                }.get(), "round \(round)")
+                at = end
+            }
+            XCTAssertEqual(events, expected, "round \(round)")
+            XCTAssertTrue(decoder.isAtBoundary)
+        }
+    }
+
     func testSeveralInOrder() {
         let bytes = CapsuleEncoder.datagram([1]) + CapsuleEncoder.datagram([2, 2]) + CapsuleEncoder.datagram([])
         XCTAssertEqual(decode(bytes).events, [.datagram([1]), .datagram([2, 2]), .datagram([])])

@@ -107,7 +107,7 @@ final class UDPTunnelServerTests: XCTestCase {
 
             let metrics = TunnelMetrics()
             XCTAssertFalse(metrics.render().contains("uvtunnel_udp_"), "no UDP lines without a UDP listener")
-            metrics.udpServer = { rig.server }
+            metrics.udpServers = { [rig.server] }
             let text = metrics.render()
             for line in ["uvtunnel_udp_sessions_open 1",
                          "uvtunnel_udp_datagrams_total{direction=\"up\"} 3", "uvtunnel_udp_datagrams_total{direction=\"down\"} 2",
