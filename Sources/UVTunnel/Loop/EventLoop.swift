@@ -6,6 +6,9 @@ public final class EventLoop {
     let raw: UnsafeMutablePointer<uv_loop_t>
     /// Read and staging buffers for every stream on this loop.
     public let buffers: BufferPool
+    /// Connections opened or closed so far (tunnels); `MemoryReclaimer` reads
+    /// it to tell a burst from a quiet loop.
+    public private(set) var connectionChurn = 0
     private var isClosed = false
 
     public init(bufferSize: Int = 64 * 1024, cachedBuffers: Int = 256) throws(UVError) {
@@ -28,6 +31,9 @@ public final class EventLoop {
     public func runOnce(block: Bool = true) -> Bool {
         uv_run(raw, block ? UV_RUN_ONCE : UV_RUN_NOWAIT) != 0
     }
+
+    /// A connection opened or closed (not per byte: once per tunnel and side).
+    public func noteConnectionChurn() { connectionChurn &+= 1 }
 
     /// Milliseconds of the loop's cached clock.
     public var now: UInt64 { uv_now(raw) }
