@@ -6,8 +6,10 @@
 /// free page, which costs milliseconds on a large heap, so it runs when a
 /// burst is over, never during one and never per byte.
 ///
-/// Activity is connection churn (tunnels opened or closed: the handshakes and
-/// teardowns that allocate and free) or buffers the pool just let go of.
+/// Activity is connection churn (tunnels starting to open, opened or closed:
+/// the handshakes and teardowns that allocate and free), any tunnel still
+/// opening (thousands of handshakes on a loaded machine can go a second
+/// without one finishing), or buffers the pool just let go of.
 public struct HeapTrimTrigger {
     private var lastChurn: Int
     private var pending = false
@@ -16,10 +18,11 @@ public struct HeapTrimTrigger {
         lastChurn = churn
     }
 
-    /// One period has passed; `churn` is the loop's connection count so far,
-    /// `released` how many buffers the pool freed at this tick. True: trim now.
-    public mutating func tick(churn: Int, released: Int) -> Bool {
-        let busy = churn != lastChurn
+    /// One period has passed; `churn` is the loop's churn count so far,
+    /// `opening` how many tunnels are opening now, `released` how many buffers
+    /// the pool freed at this tick. True: trim now.
+    public mutating func tick(churn: Int, opening: Int = 0, released: Int) -> Bool {
+        let busy = churn != lastChurn || opening > 0
         lastChurn = churn
         if busy {
             // Still opening or closing: wait for a whole period without any.

@@ -58,7 +58,7 @@ public final class MemoryReclaimer {
 
     private func tick() {
         let released = settings.releasePoolBuffers ? loop.buffers.releaseUnused() : 0
-        guard settings.trimHeap, trigger.tick(churn: loop.connectionChurn, released: released) else { return }
+        guard settings.trimHeap, trigger.tick(churn: loop.connectionChurn, opening: loop.connectionsOpening, released: released) else { return }
         let started = uv_hrtime()
         trim()
         trims += 1

@@ -109,13 +109,11 @@ public final class TunnelServer {
             self?.closed(tunnel, outcome)
         }
         tunnels[id] = tunnel
-        loop.noteConnectionChurn()
         tunnel.start()
     }
 
     private func closed(_ tunnel: Tunnel, _ outcome: Tunnel.Outcome) {
         tunnels[tunnel.id] = nil
-        loop.noteConnectionChurn()
         switch outcome {
         case .completed: counters.completed += 1
         case .failed(let failure) where failure.isRefusal: counters.refused += 1

@@ -24,4 +24,13 @@ final class HeapTrimTriggerTests: XCTestCase {
         XCTAssertTrue(trigger.tick(churn: 11, released: 3), "a steady load's leftovers, freed in a quiet period")
         XCTAssertFalse(trigger.tick(churn: 11, released: 0))
     }
+
+    func testAPeriodWithoutChurnWhileHandshakesAreStillRunningIsNotQuiet() {
+        var trigger = HeapTrimTrigger(churn: 0)
+        XCTAssertFalse(trigger.tick(churn: 2000, opening: 2000, released: 0), "all accepted at once")
+        XCTAssertFalse(trigger.tick(churn: 2000, opening: 2000, released: 0), "a second with no handshake finished")
+        XCTAssertFalse(trigger.tick(churn: 3500, opening: 500, released: 0))
+        XCTAssertFalse(trigger.tick(churn: 4000, opening: 0, released: 0), "the last ones opened in this period")
+        XCTAssertTrue(trigger.tick(churn: 4000, opening: 0, released: 0))
+    }
 }

@@ -18,7 +18,7 @@ final class MemoryReclaimerTests: XCTestCase {
         var ticks = 0
         churn.start(milliseconds: 5, repeat: 5) {
             ticks += 1
-            loop.noteConnectionChurn()
+            loop.connectionClosed()
             guard ticks == 60 else { return }
             churn.close()
             end.start(milliseconds: 200) { end.close() }
@@ -36,7 +36,7 @@ final class MemoryReclaimerTests: XCTestCase {
         let loop = try EventLoop()
         var trims = 0
         let reclaimer = MemoryReclaimer(loop: loop, settings: try .parse("none"), periodMilliseconds: 1, logger: .quiet) { trims += 1 }
-        loop.noteConnectionChurn()
+        loop.connectionClosed()
         let end = UVTimer(loop: loop)
         end.start(milliseconds: 30) { end.close() }
         loop.run()
