@@ -41,9 +41,9 @@ public final class MemoryReclaimer {
     /// How many times the heap was trimmed (tests, debug log).
     public private(set) var trims = 0
 
-    /// `trim` is `malloc_trim(0)` except in tests.
+    /// `trim` is `HeapTrim.trim` (mimalloc's collect or glibc's malloc_trim) except in tests.
     public init(loop: EventLoop, settings: Settings = Settings(), periodMilliseconds: UInt64 = 1000,
-                logger: Logger, trim: @escaping () -> Void = { _ = malloc_trim(0) }) {
+                logger: Logger, trim: @escaping () -> Void = HeapTrim.trim) {
         self.loop = loop
         self.settings = settings
         self.logger = logger
@@ -62,7 +62,7 @@ public final class MemoryReclaimer {
         let started = uv_hrtime()
         trim()
         trims += 1
-        logger.debug("gave free heap pages back after a burst (\(released) pool buffers freed; trim took \((uv_hrtime() - started) / 1000) µs)")
+        logger.debug("gave free heap pages back after a burst (\(HeapTrim.allocator); \(released) pool buffers freed; trim took \((uv_hrtime() - started) / 1000) µs)")
     }
 
     public func close() { timer.close() }
