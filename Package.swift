@@ -50,7 +50,11 @@ let package = Package(
                 "UVTunnel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            // mimalloc as the client's allocator (Debian libmimalloc-dev): after
+            // thousands of handshakes at once it hands the memory back, where
+            // glibc keeps it scattered (perf/RESULTS.md, issue 13.1).
+            linkerSettings: [.linkedLibrary("mimalloc")]
         ),
         .executableTarget(
             name: "UVTunnelGatewayCLI",

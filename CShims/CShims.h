@@ -24,6 +24,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <unistd.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <sys/prctl.h>
 

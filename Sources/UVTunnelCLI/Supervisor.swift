@@ -78,7 +78,9 @@ final class Supervisor {
         let descriptors = DescriptorLimit.raiseSoftToHard()
         logger.debug("descriptor limit: \(descriptors)")
         let (prepared, config) = try source.prepare(logger: logger)
+        let reclaim = try MemoryReclaimer.Settings.parse(ProcessInfo.processInfo.environment["UVTUNNEL_RECLAIM"])
         let loop = try EventLoop()
+        let reclaimer = MemoryReclaimer(loop: loop, settings: reclaim, logger: logger)
         let supervisor = Supervisor(loop: loop, source: source, drainSeconds: config?.drainTimeout ?? flags.drainTimeout, logger: logger)
         try supervisor.stopping.startSignals()
         if let metricsAddress = flags.metricsAddress ?? config?.metricsAddress {
@@ -92,6 +94,8 @@ final class Supervisor {
             try started?(supervisor, bound)
         }
         loop.run()
+        reclaimer.close()
+        loop.run()  // the reclaimer's close callback
         loop.close()
         return supervisor.exitCode
     }

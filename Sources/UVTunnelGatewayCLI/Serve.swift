@@ -48,7 +48,19 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("answer-status"), help: ArgumentHelp("Answer every CONNECT with this status (testing).", valueName: "code"))
     var answerStatus: Int?
 
+    @Option(name: .customLong("handshake-timeout"), help: ArgumentHelp("Seconds a client has for TLS and its CONNECT request (default 10; load tests opening thousands at once need more).", valueName: "seconds"))
+    var handshakeTimeout: Double = 10
+
+    @Option(name: .customLong("target-connect-timeout"), help: ArgumentHelp("Seconds to reach a CONNECT's destination before answering 504 (default 10).", valueName: "seconds"))
+    var targetConnectTimeout: Double = 10
+
     func validate() throws {
+        guard handshakeTimeout > 0, handshakeTimeout <= 86_400 else {
+            throw ValidationError("--handshake-timeout must be more than 0 and at most 86400 seconds")
+        }
+        guard targetConnectTimeout > 0, targetConnectTimeout <= 86_400 else {
+            throw ValidationError("--target-connect-timeout must be more than 0 and at most 86400 seconds")
+        }
         if let answerStatus, !(100...599).contains(answerStatus) {
             throw ValidationError("--answer-status must be 100-599")
         }
@@ -106,6 +118,8 @@ struct Serve: ParsableCommand {
             return try? JWT.issue(TokenClaims(sub: "signed-in-user", exp: now + ttl, iat: now), key: signingKey)
         }
         options.autoApprove = autoApprove
+        options.handshakeTimeoutMilliseconds = UInt64(handshakeTimeout * 1000)
+        options.targetConnectTimeoutMilliseconds = UInt64(targetConnectTimeout * 1000)
         signal(SIGPIPE, SIG_IGN)
         let loop = try EventLoop()
         let server = GatewayServer(loop: loop, options: options, logger: logger)

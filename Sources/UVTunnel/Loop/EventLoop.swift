@@ -6,6 +6,11 @@ public final class EventLoop {
     let raw: UnsafeMutablePointer<uv_loop_t>
     /// Read and staging buffers for every stream on this loop.
     public let buffers: BufferPool
+    /// Tunnels that started opening, opened or closed so far, and those still
+    /// opening (handshakes under way): `MemoryReclaimer` reads them to tell a
+    /// burst from a quiet loop.
+    public private(set) var connectionChurn = 0
+    public private(set) var connectionsOpening = 0
     private var isClosed = false
 
     public init(bufferSize: Int = 64 * 1024, cachedBuffers: Int = 256) throws(UVError) {
@@ -28,6 +33,20 @@ public final class EventLoop {
     public func runOnce(block: Bool = true) -> Bool {
         uv_run(raw, block ? UV_RUN_ONCE : UV_RUN_NOWAIT) != 0
     }
+
+    /// A tunnel started opening (not per byte: a few calls per tunnel).
+    public func connectionStartedOpening() {
+        connectionsOpening += 1
+        connectionChurn &+= 1
+    }
+
+    /// A tunnel that was opening is relaying, or gave up.
+    public func connectionFinishedOpening() {
+        connectionsOpening -= 1
+        connectionChurn &+= 1
+    }
+
+    public func connectionClosed() { connectionChurn &+= 1 }
 
     /// Milliseconds of the loop's cached clock.
     public var now: UInt64 { uv_now(raw) }

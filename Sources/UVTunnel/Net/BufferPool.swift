@@ -65,10 +65,20 @@ public final class Buffer {
 
 /// Recycles buffers so the relay allocates nothing per read. Idle tunnels hold
 /// no buffer: libuv asks for one only when bytes are ready to read.
+///
+/// The cache is a stack, so the buffers at its bottom are the ones no read
+/// needed lately. `releaseUnused()` (the loop's `MemoryReclaimer`, once a
+/// second) frees those that stayed in the cache through the whole period: after
+/// a burst the cache empties within two periods instead of keeping up to
+/// `maxCached` x `bufferSize` (16 MiB by default) for good, while a steady
+/// load keeps exactly the buffers it keeps reusing.
 public final class BufferPool {
     public let bufferSize: Int
     private let maxCached: Int
     private var free: [Buffer] = []
+    /// The fewest buffers the cache held since the last `releaseUnused()`:
+    /// that many were never taken in the period.
+    private var lowWater = 0
     /// Buffers handed out and not yet returned: a leak check for tests.
     public private(set) var outstanding = 0
 
@@ -80,8 +90,21 @@ public final class BufferPool {
 
     public func take() -> Buffer {
         outstanding += 1
-        if let buffer = free.popLast() { return buffer }
+        if let buffer = free.popLast() {
+            if free.count < lowWater { lowWater = free.count }
+            return buffer
+        }
         return Buffer(capacity: bufferSize)
+    }
+
+    /// Frees the cached buffers no `take()` reached since the previous call
+    /// (the bottom `lowWater` of the stack); returns how many it freed.
+    @discardableResult
+    public func releaseUnused() -> Int {
+        let unused = lowWater
+        if unused > 0 { free.removeFirst(unused) }
+        lowWater = free.count
+        return unused
     }
 
     public func give(_ buffer: Buffer) {

@@ -48,6 +48,9 @@ public final class Tunnel {
     private let startedAt: UInt64
 
     public private(set) var state: State = .waitingForToken
+    /// In the loop's `connectionsOpening` (from start until relaying or closed):
+    /// the memory reclaimer does not trim the heap while handshakes run.
+    private var isCountedOpening = false
     private var attempt: ConnectAttempt?
     private var gateway: ByteStream?
     private var relay: Relay?
@@ -82,6 +85,8 @@ public final class Tunnel {
 
     public func start() {
         guard state != .closed else { return }  // closed before it started: stays closed, logs nothing more
+        isCountedOpening = true
+        loop.connectionStartedOpening()
         let availability = tokens.token { [weak self] result in self?.tokenArrived(result) }
         proceed(availability)
     }
@@ -140,6 +145,7 @@ public final class Tunnel {
     private func startRelay(to gateway: ByteStream) {
         self.gateway = gateway
         state = .relaying
+        finishOpening()
         setupMilliseconds = loop.now - startedAt
         if let lifetime = options.maxLifetimeMilliseconds {
             let timer = UVTimer(loop: loop)
@@ -165,12 +171,21 @@ public final class Tunnel {
 
     // MARK: Closing
 
+    /// Leaves the loop's count of tunnels opening (once, however it ends).
+    private func finishOpening() {
+        guard isCountedOpening else { return }
+        isCountedOpening = false
+        loop.connectionFinishedOpening()
+    }
+
     /// The one way out: cancels the connector's attempt, closes both sides and
     /// the timer, logs one line, and tells the owner. Idempotent.
     public func close(_ outcome: Outcome) {
         guard state != .closed else { return }
         let wasRelaying = state == .relaying
         state = .closed
+        finishOpening()
+        loop.connectionClosed()
         lifetimeTimer?.close()
         lifetimeTimer = nil
         attempt?.cancel()

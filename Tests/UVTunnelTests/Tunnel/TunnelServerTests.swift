@@ -61,11 +61,14 @@ final class TunnelServerTests: XCTestCase {
             rig.tokens.answerToken = .now("T")
             for _ in 0..<3 { rig.connectClient() }
             XCTAssertEqual(rig.server.openTunnelCount, 3)
+            // The memory reclaimer's signal: three opening, each ending once.
+            XCTAssertEqual(rig.loop.connectionsOpening, 3)
             XCTAssertEqual(rig.connector.attempts.map(\.token), ["T", "T", "T"])
             rig.connector.attempts[0].fail(.answered(status: 403))
             rig.connector.attempts[1].fail(.dial(.connect(name: "gateway gw.corp:443", address: "192.0.2.1:443", reason: "connection refused")))
             let gateway = rig.open(2)
             XCTAssertEqual(rig.server.openTunnelCount, 1)
+            XCTAssertEqual(rig.loop.connectionsOpening, 0, "refused, failed and opened all left the count")
             // The relaying tunnel ends cleanly from both sides.
             PayloadSender(rig.locals[2].a, pool: rig.loop.buffers, payload: Data("up".utf8), shutdownAfter: true).start()
             PayloadSender(gateway, pool: rig.loop.buffers, payload: Data("down".utf8), shutdownAfter: true).start()
@@ -77,6 +80,8 @@ final class TunnelServerTests: XCTestCase {
             XCTAssertEqual(rig.server.counters.failed, 1)
             XCTAssertEqual(rig.server.counters.completed, 1)
             XCTAssertEqual(rig.outcomes.map(\.metricClass).sorted(), ["completed", "connect", "denied"])
+            XCTAssertEqual(rig.loop.connectionsOpening, 0)
+            XCTAssertEqual(rig.loop.connectionChurn, 3 + 3 + 3, "each started, finished opening and closed once")
         }
     }
 
@@ -144,6 +149,7 @@ final class TunnelServerTests: XCTestCase {
             XCTAssertEqual(rig.outcomes, Array(repeating: .failed(.revoked("recheck: the gateway answered 403")), count: 2))
             XCTAssertTrue(rig.connector.attempts[0].isCancelled)
             XCTAssertEqual(rig.server.openTunnelCount, 0)
+            XCTAssertEqual(rig.loop.connectionsOpening, 0, "a tunnel closed while connecting left the count")
         }
     }
 
