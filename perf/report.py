@@ -354,7 +354,8 @@ def main():
         print(brief(args.brief))
         return
     cells = load(args.results)
-    chart(cells, args.svg)
+    import chart as drawing  # perf/chart.py (matplotlib); imported here so --brief needs none
+    drawing.draw(cells, SCENARIOS, PEERS, COLORS, median, args.svg)
     svg_name = os.path.basename(args.svg)
     text = [
         "# uvtunnel benchmarks\n",
