@@ -29,7 +29,12 @@ final class PausedSourceCheck {
         guard !isRunning else { return }
         isRunning = true
         let timer = self.timer ?? UVTimer(loop: loop)
-        self.timer = timer
+        if self.timer == nil {
+            // Housekeeping: the streams keep the loop alive, never this timer
+            // (a loop whose relays were closed without finishing must still end).
+            timer.unref()
+            self.timer = timer
+        }
         let interval = Self.intervalMilliseconds
         timer.start(milliseconds: interval, repeat: interval) { [weak self] in
             guard let self, self.isRunning else { return }
