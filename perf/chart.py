@@ -76,7 +76,7 @@ def _panel(ax, cells, median, scenario_cases, key, metric, higher, peers, colors
         low, high = min(values), max(values)
         if high / low > LOG_SPREAD:
             ax.set_yscale("log")
-            ax.set_ylim(low / 2, high * 12)  # room above for the ratio text
+            ax.set_ylim(low / 2, high * 4)  # room above for the ratio text
         else:
             ax.set_ylim(0, high * 1.3)
     ax.grid(axis="y", color="#e0e0e0", linewidth=0.6)
@@ -100,7 +100,7 @@ def draw(cells, scenarios, peers, colors, median, path, subtitle=""):
     fig = plt.figure(figsize=(7 * columns, 3.3 * max(1, len(rows)) + 1.2))
     height = fig.get_figheight()
     grid = GridSpec(max(1, len(rows)), columns, figure=fig, hspace=0.8, wspace=0.22,
-                    top=1 - 1.3 / height, bottom=0.5 / height)
+                    top=1 - 1.5 / height, bottom=0.5 / height)
     for r, (name, title, cases, charted) in enumerate(rows):
         for c, (key, metric, higher) in enumerate(charted):
             # A scenario with one charted metric spans the whole row.
@@ -113,9 +113,9 @@ def draw(cells, scenarios, peers, colors, median, path, subtitle=""):
     handles = [plt.Rectangle((0, 0), 1, 1, color=colors[p]) for p in peers]
     fig.legend(handles, peers, loc="upper right", ncol=len(peers), fontsize=9, frameon=False)
     fig.suptitle("uvtunnel and its peers, medians of perf/run's rounds; on each bar: its value ÷ uvtunnel's",
-                 x=0.01, ha="left", fontsize=11)
+                 x=0.01, y=1 - 0.2 / height, ha="left", va="top", fontsize=11)
     if subtitle:
-        fig.text(0.01, 1 - 0.45 / height, subtitle, fontsize=8, color="#555", ha="left", va="top")
+        fig.text(0.01, 1 - 0.55 / height, subtitle, fontsize=8, color="#555", ha="left", va="top")
     fig.savefig(path, bbox_inches="tight")
     png = os.path.splitext(path)[0] + ".png"
     if png != path:

@@ -355,7 +355,8 @@ def main():
         return
     cells = load(args.results)
     import chart as drawing  # perf/chart.py (matplotlib); imported here so --brief needs none
-    drawing.draw(cells, SCENARIOS, PEERS, COLORS, median, args.svg)
+    drawing.draw(cells, SCENARIOS, PEERS, COLORS, median, args.svg,
+                 subtitle=f"run {os.path.basename(os.path.dirname(os.path.abspath(args.results)))} ({args.command}, {args.rounds} rounds); load average before/after: {args.load[0]} / {args.load[1]}")
     svg_name = os.path.basename(args.svg)
     text = [
         "# uvtunnel benchmarks\n",
