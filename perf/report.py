@@ -355,7 +355,9 @@ def main():
         print(brief(args.brief))
         return
     cells = load(args.results)
-    chart(cells, args.svg)
+    import chart as drawing  # perf/chart.py (matplotlib); imported here so --brief needs none
+    drawing.draw(cells, SCENARIOS, PEERS, COLORS, median, args.svg,
+                 subtitle=f"run {os.path.basename(os.path.dirname(os.path.abspath(args.results)))} ({args.command}, {args.rounds} rounds); load average before/after: {args.load[0]} / {args.load[1]}")
     svg_name = os.path.basename(args.svg)
     text = [
         "# uvtunnel benchmarks\n",

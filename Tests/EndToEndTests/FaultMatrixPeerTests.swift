@@ -50,6 +50,43 @@ final class FaultMatrixPeerTests: XCTestCase {
         }
     }
 
+    /// A client that leaves while its tunnel is stalled on a target that
+    /// never reads: uvtunnel has stopped reading the client (backpressure), so
+    /// only the paused-source check can see it go. The target greets first and
+    /// the client never reads the greeting, so its close (or its death) is a
+    /// reset, as the kernel sends for a socket closed with unread data.
+    func testClientLeavesWhileStalledOnATargetThatNeverReads() throws {
+        let target = try HostilePeer.target("greet")
+        let rig = try makeRig(to: "127.0.0.1:\(target.port)")
+        try rig.exercise(expecting: [" info ", "disconnected 127.0.0.1:\(target.port): ", "(the local client left first)"]) {
+            var socket: TestSocket? = try TestSocket.connect(port: rig.faultyPort)
+            let pushed = socket!.push(total: 200 << 20, stall: 2)
+            XCTAssertLessThan(pushed, 64 << 20, "something kept reading for a target that never reads")
+            socket = nil  // a plain close, with the greeting unread
+        }
+    }
+
+    /// The same with a client process killed while it pushes.
+    func testClientKilledWhileStalledOnATargetThatNeverReads() throws {
+        let target = try HostilePeer.target("greet")
+        let rig = try makeRig(to: "127.0.0.1:\(target.port)")
+        try rig.exercise(expecting: [" info ", "disconnected 127.0.0.1:\(target.port): ", "(the local client left first)"]) {
+            let client = try ChildProcess("/usr/bin/env", ["python3", "-c", """
+                import select, socket, sys, time
+                s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+                s.setblocking(False)
+                chunk = b"x" * 65536
+                while select.select([], [s], [], 2)[1]:
+                    s.send(chunk)
+                print("stalled", flush=True)
+                time.sleep(3600)
+                """, "\(rig.faultyPort)"])
+            client.waitForOutput(timeout: 60) { $0.contains("stalled") }
+            client.signal(SIGKILL)
+            XCTAssertNotNil(client.waitForExit(), "the client did not die")
+        }
+    }
+
     func testTargetNeverWrites() throws {
         let target = try HostilePeer.target("nowrite")
         let rig = try makeRig(to: "127.0.0.1:\(target.port)")

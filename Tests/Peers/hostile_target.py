@@ -5,6 +5,7 @@ Plain TCP on 127.0.0.1 (a free port, printed as "listening on 127.0.0.1:PORT").
 Modes:
   reset    echo the first 64 KiB, then reset the connection (RST)
   noread   accept and never read (the gateway and uvtunnel must apply backpressure)
+  greet    send a 4 KiB greeting (as an RDP or ssh server speaks first), then never read
   nowrite  read and discard everything, never write, never close
 Held connections end when the process is stopped (unread data makes that a RST).
 """
@@ -41,13 +42,18 @@ def never_read(_sock):
         time.sleep(3600)
 
 
+def greet_then_never_read(sock):
+    sock.sendall(b"greeting " * 455 + b"!")  # 4,096 bytes
+    never_read(sock)
+
+
 def never_write(sock):
     while sock.recv(65536):
         pass
     never_read(sock)  # EOF seen; still never answer, never close
 
 
-MODES = {"reset": echo_then_reset, "noread": never_read, "nowrite": never_write}
+MODES = {"reset": echo_then_reset, "noread": never_read, "greet": greet_then_never_read, "nowrite": never_write}
 
 
 def serve(conn, mode):

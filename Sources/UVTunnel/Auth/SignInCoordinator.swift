@@ -15,7 +15,6 @@ public final class SignInCoordinator: TokenSource {
     private var currentExpiry: Date?
     private var waiters: [(Result<String, SignInFailure>) -> Void] = []
     private var flight: Int?
-    private var nextFlight = 1
     /// Sign-ins started so far (tests and metrics).
     public private(set) var signInsStarted = 0
 
@@ -80,8 +79,7 @@ public final class SignInCoordinator: TokenSource {
     private func waitForSignIn(_ waiter: @escaping (Result<String, SignInFailure>) -> Void, replacing stale: String?) -> TokenAvailability {
         waiters.append(waiter)
         guard flight == nil else { return .later }
-        let id = nextFlight
-        nextFlight += 1
+        let id = worker.newFlightID()
         flight = id
         signInsStarted += 1
         worker.send(.start(id: id, settings, replacing: stale))

@@ -22,6 +22,8 @@ public final class SignInWorker: @unchecked Sendable {
     private let commands: AsyncInbox<Command>
     private let stopped = DispatchSemaphore(value: 0)
     private var isStopped = false
+    /// Tunnel loop only (`newFlightID`).
+    private var lastFlightID = 0
 
     /// Starts the thread; `onEvent` runs on `loop` (the tunnel loop).
     public init(loop: EventLoop, logger: Logger, onEvent: @escaping (Event) -> Void) throws {
@@ -59,6 +61,12 @@ public final class SignInWorker: @unchecked Sendable {
     }
 
     func send(_ command: Command) { commands.post(command) }
+
+    /// Tunnel loop: unique across every coordinator this thread serves.
+    func newFlightID() -> Int {
+        lastFlightID += 1
+        return lastFlightID
+    }
 
     /// Tunnel loop: ends the thread (an unfinished sign-in is dropped, a browser
     /// opener still running is left running) and waits for it, which is quick:

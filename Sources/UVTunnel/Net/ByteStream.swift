@@ -48,4 +48,12 @@ public protocol ByteStream: AnyObject {
     func shutdownWrite(completion: @escaping (StreamError?) -> Void)
     /// The one close path; idempotent.
     func close()
+    /// Whether the peer is known to have gone for good, asked of the kernel
+    /// without reading (for a source the relay has paused): nil while it may
+    /// still be there. Streams with no socket of their own say nil.
+    func departure() -> StreamError?
+}
+
+extension ByteStream {
+    public func departure() -> StreamError? { nil }
 }

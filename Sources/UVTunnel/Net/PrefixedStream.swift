@@ -49,6 +49,8 @@ final class PrefixedStream: ByteStream {
         inner.shutdownWrite(completion: completion)
     }
 
+    func departure() -> StreamError? { inner.departure() }
+
     func close() {
         guard !isClosed else { return }
         isClosed = true

@@ -1,4 +1,5 @@
 import CShims
+import Glibc
 
 /// What a read produced. A `.data` buffer now belongs to the receiver, which
 /// must give it back to the pool (or pass it on to a write that will).
@@ -284,6 +285,33 @@ public final class UVStream: ByteStream, HandleCloseObserver {
         }
         let status = request.start { uv_shutdown($0, stream, UVRequestCallbacks.shutdown) }
         if status < 0 { request.fail(UVError(status, "shutdown")) }
+    }
+
+    // MARK: A paused source's peer
+
+    /// Asks the kernel, without reading, whether the peer has gone for good;
+    /// for a socket the relay is not reading (backpressure), which libuv does
+    /// not watch. Only a pending socket error counts (POLLERR, then SO_ERROR):
+    /// a reset (ECONNRESET: the client reset, or closed or died with bytes we
+    /// sent it unread, which makes its kernel send RST), or keepalive giving
+    /// up (ETIMEDOUT). A FIN alone (POLLRDHUP) is a half-close: the client
+    /// may still be reading the answer, as `nc -N` or `ssh -N` style clients
+    /// do, so it is not a departure; nor is POLLHUP without an error (both
+    /// sides sent FIN in order), since the bytes it sent before are still
+    /// owed to the far side. A client that closed with nothing unread and
+    /// its own bytes still queued behind our full window sends nothing at all
+    /// (its FIN waits behind those bytes); its kernel gives up silently after
+    /// its retries, and our keepalive probe then draws the RST seen here.
+    public func departure() -> StreamError? {
+        guard kind == .tcp, !isClosing else { return nil }
+        var fd: uv_os_fd_t = -1
+        guard uv_fileno(cshim_as_handle(handle), &fd) == 0 else { return nil }
+        var entry = pollfd(fd: fd, events: 0, revents: 0)  // POLLERR and POLLHUP are always reported
+        guard poll(&entry, 1, 0) == 1, entry.revents & Int16(POLLERR) != 0 else { return nil }
+        var code: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_ERROR, &code, &length) == 0, code != 0 else { return nil }
+        return StreamError(UVError(-code, "read"))
     }
 
     // MARK: Closing

@@ -237,6 +237,9 @@ public final class TLSStream: ByteStream {
         session.takeOutput()
     }
 
+    /// The socket's: a reset under TLS is a reset of the session.
+    public func departure() -> StreamError? { transport.departure() }
+
     public func close() {
         guard !isClosed else { return }
         isClosed = true

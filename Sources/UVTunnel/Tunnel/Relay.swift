@@ -8,6 +8,12 @@
 /// flight, and the source keeps reading in the same loop turn.
 /// EOF from one side becomes a write shutdown of the other; the opposite
 /// direction keeps flowing until its own EOF.
+///
+/// A paused source is not read, so a peer that leaves meanwhile would go
+/// unseen for as long as the sink stays full (a far side that never reads:
+/// forever). While a direction is paused, `PausedSourceCheck` asks the
+/// source's kernel once a second whether its peer has gone for good (a reset,
+/// or keepalive's verdict) and ends the relay as a read error would have.
 public final class Relay {
     public enum End: Equatable {
         case completed
@@ -34,6 +40,8 @@ public final class Relay {
         var bytes: Int64 = 0
         var sawEnd = false
         var sinkShutDown = false
+        /// The source is stopped until a queued write to the sink completes.
+        var isPaused = false
         /// Restarts the source once a queued write is done: made once in
         /// `start`, so forwarding a read allocates no closure.
         var written: (StreamError?) -> Void = { _ in }
@@ -49,15 +57,21 @@ public final class Relay {
     private let bToA: Direction
     private var onEnd: ((End) -> Void)?
     private let pool: BufferPool
+    /// nil without a loop (a relay over in-memory streams has no sockets to ask).
+    private var pausedCheck: PausedSourceCheck?
 
     public var bytesAToB: Int64 { aToB.bytes }
     public var bytesBToA: Int64 { bToA.bytes }
 
-    public init(a: ByteStream, b: ByteStream, pool: BufferPool, onEnd: @escaping (End) -> Void) {
+    /// `loop`: where paused sources are checked for a departed peer.
+    public init(a: ByteStream, b: ByteStream, pool: BufferPool, loop: EventLoop?, onEnd: @escaping (End) -> Void) {
         aToB = Direction(source: a, sink: b, sourceSide: .a)
         bToA = Direction(source: b, sink: a, sourceSide: .b)
         self.pool = pool
         self.onEnd = onEnd
+        if let loop {
+            pausedCheck = PausedSourceCheck(loop: loop) { [weak self] in self?.checkPausedSources() ?? false }
+        }
     }
 
     /// Starts both directions. `firstBytesForA` (tunnel bytes that arrived with
@@ -70,6 +84,7 @@ public final class Relay {
                     self.finish(.error(error, on: direction.sinkSide))
                     return
                 }
+                direction.isPaused = false
                 direction.source.startReading()
             }
         }
@@ -77,7 +92,7 @@ public final class Relay {
         bToA.source.onRead = { [weak self] event in self?.handle(event, on: self?.bToA) }
         aToB.source.startReading()
         if let first = firstBytesForA, !first.isEmpty {
-            if forward(first, on: bToA) { bToA.source.startReading() }
+            if forward(first, on: bToA) { bToA.source.startReading() } else { paused(bToA) }
         } else {
             if let first = firstBytesForA { pool.give(first) }
             bToA.source.startReading()
@@ -91,7 +106,10 @@ public final class Relay {
         }
         switch event {
         case .data(let buffer):
-            if !forward(buffer, on: direction) { direction.source.stopReading() }
+            if !forward(buffer, on: direction) {
+                direction.source.stopReading()
+                paused(direction)
+            }
         case .eof:
             direction.sawEnd = true
             direction.source.stopReading()
@@ -118,9 +136,28 @@ public final class Relay {
         return direction.sink.writeNow([buffer], otherwise: direction.written)
     }
 
+    private func paused(_ direction: Direction) {
+        direction.isPaused = true
+        pausedCheck?.arm()
+    }
+
+    /// The check's tick: ends the relay if a paused source's peer has gone.
+    /// False when no direction is paused (or the relay is over): the check stops.
+    private func checkPausedSources() -> Bool {
+        guard onEnd != nil else { return false }
+        for direction in [aToB, bToA] where direction.isPaused {
+            if let error = direction.source.departure() {
+                finish(.error(error, on: direction.sourceSide))
+                return false
+            }
+        }
+        return aToB.isPaused || bToA.isPaused
+    }
+
     private func finish(_ end: End) {
         guard let onEnd else { return }
         self.onEnd = nil
+        pausedCheck?.close()
         aToB.source.onRead = nil
         bToA.source.onRead = nil
         onEnd(end)

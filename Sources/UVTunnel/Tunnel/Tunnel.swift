@@ -153,7 +153,7 @@ public final class Tunnel {
             timer.start(milliseconds: lifetime) { [weak self] in self?.close(.failed(.lifetimeReached(milliseconds: lifetime))) }
         }
         logger.debug("connected")
-        let relay = Relay(a: local, b: gateway, pool: loop.buffers) { [weak self] end in
+        let relay = Relay(a: local, b: gateway, pool: loop.buffers, loop: loop) { [weak self] end in
             switch end {
             case .completed: self?.close(.completed)
             case .peerLeft(.a, _):

@@ -203,7 +203,7 @@ final class GatewayConnection {
         client.write([reply]) { _ in }
         // A = target, B = client: bytes the client sent right behind its
         // request head go to the target first.
-        let relay = Relay(a: target, b: client, pool: loop.buffers) { [weak self] end in
+        let relay = Relay(a: target, b: client, pool: loop.buffers, loop: loop) { [weak self] end in
             switch end {
             case .completed: self?.close(nil)
             case .failed(_, let reason), .peerLeft(_, let reason): self?.close(reason)

@@ -12,6 +12,8 @@ final class ChildProcess: @unchecked Sendable {
     private let stderrPipe = Pipe()
     let stdinPipe = Pipe()
     private let captureStdout: Bool
+    /// Pipes whose end (EOF) has been read: every byte the child wrote is in the text.
+    private var pipesEnded = 0
 
     init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], captureStdout: Bool = true) throws {
         self.captureStdout = captureStdout
@@ -29,17 +31,27 @@ final class ChildProcess: @unchecked Sendable {
         if captureStdout { process.standardOutput = stdoutPipe }
         stderrPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
             let data = handle.availableData
-            guard let self, !data.isEmpty else { return }
-            self.lock.withLock { self.stderrText += String(decoding: data, as: UTF8.self) }
+            guard let self else { return }
+            self.lock.withLock {
+                if data.isEmpty { self.endPipe(handle) } else { self.stderrText += String(decoding: data, as: UTF8.self) }
+            }
         }
         if captureStdout {
             stdoutPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
                 let data = handle.availableData
-                guard let self, !data.isEmpty else { return }
-                self.lock.withLock { self.stdoutText += String(decoding: data, as: UTF8.self) }
+                guard let self else { return }
+                self.lock.withLock {
+                    if data.isEmpty { self.endPipe(handle) } else { self.stdoutText += String(decoding: data, as: UTF8.self) }
+                }
             }
         }
         try process.run()
+    }
+
+    /// Under `lock`: EOF on one pipe; its handler is dropped so it is counted once.
+    private func endPipe(_ handle: FileHandle) {
+        handle.readabilityHandler = nil
+        pipesEnded += 1
     }
 
     var stderr: String { lock.withLock { stderrText } }
@@ -84,7 +96,14 @@ final class ChildProcess: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
         guard !process.isRunning else { return nil }
-        Thread.sleep(forTimeInterval: 0.05)  // let the pipes drain
+        // Let the pipes drain to their EOF: the output is complete only then.
+        // A fixed 50 ms here lost a short stdout on a loaded machine (under
+        // TSan), so `GatewayFixture.token()` could return "" and
+        // `pythonCacheFileName` a wrong name. A grandchild that keeps the pipe
+        // open (a browser opener) never gives EOF: bounded (2 s).
+        let pipes = captureStdout ? 2 : 1
+        let drained = Date().addingTimeInterval(2)
+        while lock.withLock({ pipesEnded < pipes }) && Date() < drained { Thread.sleep(forTimeInterval: 0.01) }
         return process.terminationStatus
     }
 

@@ -22,8 +22,9 @@ final class SignInCoordinatorTests: XCTestCase {
         loop = nil
     }
 
-    private func coordinator(cached: String? = nil, authTimeoutMilliseconds: UInt64 = 60_000) throws -> SignInCoordinator {
-        let route = Route(destination: "db.corp:5432", gatewayHost: "gw.corp", gatewayPort: 443, useTLS: true)
+    private func coordinator(cached: String? = nil, authTimeoutMilliseconds: UInt64 = 60_000,
+                             gateway: String = "gw.corp") throws -> SignInCoordinator {
+        let route = Route(destination: "db.corp:5432", gatewayHost: gateway, gatewayPort: 443, useTLS: true)
         let settings = SignInSettings(route: route, tls: try TLSContext.client(TLSClientOptions()), verifyHostName: true,
                                       browserCommand: nil, openBrowser: false,
                                       cache: TokenCache(directory: "/nonexistent/uvtunnel-unit-test"))
@@ -41,6 +42,25 @@ final class SignInCoordinatorTests: XCTestCase {
         let exp = Int(Date().timeIntervalSince1970 + fromNow)
         return Base64URL.encode(#"{"alg":"ES256"}"#) + "." + Base64URL.encode(#"{"sub":"\#(subject)","exp":\#(exp)}"#)
             + "." + Base64URL.encode([UInt8](repeating: 7, count: 64))
+    }
+
+    /// The CLI runs one sign-in thread for every gateway and hands each result
+    /// to every coordinator: a result must reach only the one that asked.
+    func testTwoGatewaysSharingTheSignInThreadNeverTakeEachOthersToken() throws {
+        let first = try coordinator(gateway: "gw1.corp")
+        let second = try coordinator(gateway: "gw2.corp")
+        XCTAssertEqual(first.rejected(nil, waiter: waiter()), .later)
+        XCTAssertEqual(second.rejected(nil, waiter: waiter()), .later)
+        XCTAssertEqual(runner.sent, [.start(id: 1, replacing: nil), .start(id: 2, replacing: nil)], "one id per sign-in, not per gateway")
+        for signIn in [first, second] { signIn.handle(.finished(id: 1, .success("GW1-TOKEN"))) }
+        XCTAssertEqual(results.count, 1, "only the first gateway's waiter is answered")
+        XCTAssertEqual(first.token(waiter: waiter()), .now("GW1-TOKEN"))
+        XCTAssertEqual(second.token(waiter: waiter()), .later, "the second gateway still waits for its own sign-in")
+        for signIn in [first, second] { signIn.handle(.finished(id: 2, .success("GW2-TOKEN"))) }
+        XCTAssertEqual(second.token(waiter: waiter()), .now("GW2-TOKEN"))
+        XCTAssertEqual(first.token(waiter: waiter()), .now("GW1-TOKEN"))
+        first.close()
+        second.close()
     }
 
     func testOneSignInForManyWaiters() throws {

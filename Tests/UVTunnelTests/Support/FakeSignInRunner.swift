@@ -11,6 +11,12 @@ final class FakeSignInRunner: SignInRunner {
     }
 
     private(set) var sent: [Sent] = []
+    private var lastFlightID = 0
+
+    func newFlightID() -> Int {
+        lastFlightID += 1
+        return lastFlightID
+    }
 
     func send(_ command: SignInWorker.Command) {
         switch command {

@@ -30,7 +30,7 @@ final class RelayTests: XCTestCase {
             let local = MemoryStreamPair(loop: loop, capacity: capacity)
             let remote = MemoryStreamPair(loop: loop, capacity: capacity)
             let log = EndLog()
-            let relay = Relay(a: local.b, b: remote.a, pool: loop.buffers) { log.ends.append($0) }
+            let relay = Relay(a: local.b, b: remote.a, pool: loop.buffers, loop: loop) { log.ends.append($0) }
             let rig = Rig(loop: loop, local: local, remote: remote, relay: relay, ends: log)
             try body(rig)
             XCTAssertLessThanOrEqual(log.ends.count, 1, "the relay ends once", file: file, line: line)
