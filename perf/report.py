@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Turns perf/run's results (one JSON line per measurement) into RESULTS.md
-and an SVG chart, with the standard library only.
+and the chart (drawn by perf/chart.py with matplotlib; --brief needs only the standard library).
 
     report.py --brief JSON_LINE          one-line summary for the console
     report.py --results FILE --markdown OUT.md --svg OUT.svg [--rdp FILE] ...
@@ -250,65 +250,6 @@ def notes(cells):
         "carries every session's bytes too.",
         "",
     ])
-
-
-def chart(cells, path):
-    """Grouped bars, one group per headline figure: each peer relative to
-    uvtunnel (= 1), oriented so that above the line means better than uvtunnel.
-    Log scale, since peers differ by orders of magnitude (memory)."""
-    groups = []
-    for _, _, cases, metrics in SCENARIOS:
-        for case, label in cases:
-            for key, metric, higher, in_chart in metrics:
-                if not in_chart:
-                    continue
-                uv = cells.get((case, "uvtunnel"))
-                base = median(uv, key) if uv else None
-                bars = {}
-                for p in PEERS:
-                    c = cells.get((case, p))
-                    v = median(c, key) if c else None
-                    if base and v:
-                        bars[p] = v / base if higher else base / v
-                groups.append((f"{case}", metric, bars))
-    span = 3.0  # decades each side of 1
-    width, height, left, top, plot_h = 200 + 78 * len(groups), 600, 60, 80, 340
-    mid = top + plot_h / 2
-    y = lambda ratio: mid - max(-span, min(span, math.log10(ratio))) / span * (plot_h / 2)
-    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">',
-           f'<rect width="{width}" height="{height}" fill="white"/>',
-           f'<text x="{left}" y="22" font-size="15" font-weight="bold">Each peer relative to uvtunnel (= 1): above the line is better than uvtunnel, below is worse</text>',
-           f'<text x="{left}" y="40" fill="#555">Log scale; throughput and rates as peer/uvtunnel, latency, CPU and memory as uvtunnel/peer. Medians of perf/run\'s rounds.</text>']
-    for exp in range(-int(span), int(span) + 1):
-        yy = y(10 ** exp)
-        label = f"{10 ** exp:g}×"
-        svg.append(f'<line x1="{left}" x2="{width - 10}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="{"#000" if exp == 0 else "#ddd"}"/>')
-        svg.append(f'<text x="{left - 6}" y="{yy + 4:.1f}" text-anchor="end">{label}</text>')
-    bar_w = 15
-    for i, (case, metric, bars) in enumerate(groups):
-        x0 = left + 10 + i * 78
-        for j, p in enumerate(PEERS):
-            x = x0 + j * (bar_w + 1)
-            if p not in bars:
-                svg.append(f'<text transform="translate({x + bar_w / 2 + 3:.1f},{mid - 4:.1f}) rotate(-90)" font-size="9" fill="{COLORS[p]}">n/a</text>')
-                continue
-            yy = y(bars[p])
-            top_y, h = min(yy, mid), max(1.5, abs(yy - mid))
-            svg.append(f'<rect x="{x}" y="{top_y:.1f}" width="{bar_w}" height="{h:.1f}" fill="{COLORS[p]}">'
-                       f'<title>{p} {case} {metric}: {bars[p]:.3g}× uvtunnel</title></rect>')
-        if i:
-            svg.append(f'<line x1="{x0 - 8}" x2="{x0 - 8}" y1="{top}" y2="{top + plot_h}" stroke="#eee"/>')
-        tx, ty = x0 + 30, top + plot_h + 12
-        svg.append(f'<text transform="translate({tx},{ty}) rotate(35)" font-size="10">{case}: {metric}</text>')
-    lx = left
-    for p in PEERS:
-        svg.append(f'<rect x="{lx}" y="{top - 22}" width="12" height="12" fill="{COLORS[p]}"/>')
-        svg.append(f'<text x="{lx + 16}" y="{top - 12}">{p}</text>')
-        lx += 100
-    svg.append(f'<text x="{lx}" y="{top - 12}" fill="#555">n/a = not run (proxytunnel above its cap) or no client process (direct)</text>')
-    svg.append("</svg>")
-    with open(path, "w") as f:
-        f.write("\n".join(svg) + "\n")
 
 
 def rdp_section(path):
