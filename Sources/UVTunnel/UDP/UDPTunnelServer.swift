@@ -2,7 +2,7 @@ import Logging
 
 /// `uvtunnel udp`: one UDP socket listening for local clients, a session per
 /// client address (its own gateway connection, as pomerium-cli's HTTP/1.1
-/// path), and the limits that keep a flood of client addresses from taking
+/// path, or with `--multiplex` a stream on a shared HTTP/2 connection), and the limits that keep a flood of client addresses from taking
 /// the process down: at most `maxSessions` sessions, each idle one closed
 /// after `idleMilliseconds`.
 public final class UDPTunnelServer {
@@ -190,6 +190,7 @@ public final class UDPTunnelServer {
         }
         socket?.close()
         socket = nil
+        connector.shutdown()
     }
 }
 
@@ -206,4 +207,8 @@ final class UDPConnectorAdapter: GatewayConnector {
               completion: @escaping (Result<ByteStream, TunnelFailure>) -> Void) -> ConnectAttempt {
         udp.openUDP(destination: destination, token: token, completion: completion)
     }
+
+    /// The listener stopped: a connector that keeps connections between
+    /// sessions (a `--multiplex` lease on the gateway's shared ones) gives them back.
+    func shutdown() { (udp as? GatewayConnector)?.shutdown() }
 }
