@@ -87,6 +87,20 @@ final class UDPTunnelTests: XCTestCase {
         XCTAssertEqual(opened.filter { $0.contains("connection=h2-1 stream=") }.count, 43, tunnel.stderr)
     }
 
+    /// An idle session ends its stream with RST_STREAM(CANCEL); the shared connection stays.
+    func testMultiplexIdleSessionResetsItsStream() throws {
+        let echo = try UDPEcho()
+        defer { echo.stop() }
+        let gateway = try GatewayFixture()
+        let (tunnel, port) = try startTunnel(gateway: gateway, destination: "127.0.0.1:\(echo.port)",
+                                             extra: ["--multiplex", "--udp-idle-timeout", "500ms"])
+        defer { tunnel.stop() }
+        XCTAssertEqual(try exchange(port: port, sizes: [10]), ["10 ok"], tunnel.stderr)
+        XCTAssertTrue(gateway.process.waitForOutput { $0.contains("stream=1 [UVTunnelGateway] stream reset by the client (code 8)") })
+        XCTAssertEqual(try exchange(port: port, sizes: [20]), ["20 ok"], tunnel.stderr)
+        XCTAssertEqual(gateway.process.stderr.components(separatedBy: "HTTP/2 connection opened").count, 2, gateway.process.stderr)
+    }
+
     /// --multiplex with a gateway that serves no HTTP/2 (ALPN picks
     /// http/1.1): each session falls back to its own HTTP/1.1 connect-udp upgrade.
     func testMultiplexFallsBackToHTTP1WhenTheGatewayHasNoHTTP2() throws {
