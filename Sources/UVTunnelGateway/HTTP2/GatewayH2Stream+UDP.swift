@@ -33,7 +33,7 @@ extension GatewayH2Stream {
                 let udp = GatewayH2UDPSession(stream: self, socket: socket)
                 self.udp = udp
                 do throws(UVError) {
-                    try udp.start(target: address)
+                    try udp.start(target: address, loop: self.loop)
                 } catch {
                     self.logger.debug("stream reset: UDP socket for \(destination): \(error.reason)")
                     session.reset(self, code: NGHTTP2_INTERNAL_ERROR.rawValue)
@@ -69,8 +69,9 @@ final class GatewayH2UDPSession: ByteStream {
         pool = stream.loop.buffers
     }
 
-    func start(target: SocketAddress) throws(UVError) {
-        let relay = GatewayUDPRelay(loop: stream!.loop, client: self, socket: socket, target: target) { [weak self] reason in
+    /// Starts the relay; it and this session hold each other until `close` (the stream's teardown).
+    func start(target: SocketAddress, loop: EventLoop) throws(UVError) {
+        let relay = GatewayUDPRelay(loop: loop, client: self, socket: socket, target: target) { [weak self] reason in
             self?.relayEnded(reason)
         }
         self.relay = relay
