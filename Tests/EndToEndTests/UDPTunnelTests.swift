@@ -87,6 +87,22 @@ final class UDPTunnelTests: XCTestCase {
         XCTAssertEqual(opened.filter { $0.contains("connection=h2-1 stream=") }.count, 43, tunnel.stderr)
     }
 
+    /// 1,000 client addresses with --multiplex: 1,000 streams on ten
+    /// connections (100 streams each, the default), not 1,000 connections.
+    func testMultiplexThousandClientAddressesShareTenConnections() throws {
+        let echo = try UDPEcho()
+        defer { echo.stop() }
+        let gateway = try GatewayFixture()
+        let (tunnel, port) = try startTunnel(gateway: gateway, destination: "127.0.0.1:\(echo.port)", extra: ["--multiplex"])
+        defer { tunnel.stop() }
+        let sizes = (0..<1_000).map { 100 + $0 }
+        let lines = try exchange(port: port, sizes: sizes, wait: 90)
+        XCTAssertEqual(lines.filter { !$0.hasSuffix(" ok") }, [], tunnel.stderr.suffix(3000).description)
+        XCTAssertEqual(lines.count, 1_000)
+        XCTAssertEqual(gateway.process.stderr.components(separatedBy: "HTTP/2 connection opened").count - 1, 10,
+                       gateway.process.stderr.suffix(3000).description)
+    }
+
     /// An idle session ends its stream with RST_STREAM(CANCEL); the shared connection stays.
     func testMultiplexIdleSessionResetsItsStream() throws {
         let echo = try UDPEcho()
