@@ -59,7 +59,9 @@ final class Supervisor {
         metrics.openTunnels = { [unowned self] in self.allServers.reduce(0) { $0 + $1.openTunnelCount } }
         metrics.waitingForSignIn = { [unowned self] in self.allServers.reduce(0) { $0 + $1.waitingTunnelCount } }
         metrics.udpServers = { [unowned self] in self.routes.udpServers }
-        metrics.sharedConnections = { [unowned self] in self.allServers.flatMap(\.sharedConnections) }
+        metrics.sharedConnections = { [unowned self] in
+            self.allServers.flatMap(\.sharedConnections) + self.routes.udpServers.flatMap(\.sharedConnections)
+        }
         metrics.signIns = { [unowned self] in self.coordinators.values.reduce(0) { $0 + $1.signInsStarted } }
         metrics.liveBytes = { [unowned self] in self.allServers.reduce((Int64(0), Int64(0))) { sum, server in
             let live = server.liveBytes

@@ -72,9 +72,15 @@ final class UDPTunnelTests: XCTestCase {
         let echo = try UDPEcho()
         defer { echo.stop() }
         let gateway = try GatewayFixture()
-        let (tunnel, port) = try startTunnel(gateway: gateway, destination: "127.0.0.1:\(echo.port)", extra: ["--multiplex"])
+        let metricsPort = try freeLoopbackPort()
+        let (tunnel, port) = try startTunnel(gateway: gateway, destination: "127.0.0.1:\(echo.port)",
+                                             extra: ["--multiplex", "--metrics-addr", "127.0.0.1:\(metricsPort)"])
         defer { tunnel.stop() }
         XCTAssertEqual(try exchange(port: port, sizes: [1, 1_200, 65_507]), ["1 ok", "1200 ok", "65507 ok"], tunnel.stderr)
+        let curl = try ChildProcess("/usr/bin/curl", ["-s", "http://127.0.0.1:\(metricsPort)/metrics"])
+        XCTAssertEqual(curl.waitForExit(), 0)
+        XCTAssertTrue(curl.stdout.contains("uvtunnel_gateway_connections_open{gateway=\"https://127.0.0.1:\(gateway.port)\"} 1\n"),
+                      curl.stdout)
         let many = (0..<40).map { 1_000 + $0 }
         XCTAssertEqual(try exchange(port: port, sizes: many), many.map { "\($0) ok" }, tunnel.stderr)
         XCTAssertEqual(gateway.process.stderr.components(separatedBy: "HTTP/2 connection opened").count, 2, gateway.process.stderr)

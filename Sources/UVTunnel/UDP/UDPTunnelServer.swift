@@ -79,6 +79,8 @@ public final class UDPTunnelServer {
     }
 
     public var openSessionCount: Int { sessions.count }
+    /// `--multiplex`: the gateway's shared HTTP/2 connections (the metrics' gauges).
+    public var sharedConnections: [SharedConnectionInfo] { connector.sharedConnections }
     public var listenAddress: SocketAddress? { socket?.address }
 
     /// Binds the UDP socket and starts serving; returns the bound address.
@@ -211,4 +213,6 @@ final class UDPConnectorAdapter: GatewayConnector {
     /// The listener stopped: a connector that keeps connections between
     /// sessions (a `--multiplex` lease on the gateway's shared ones) gives them back.
     func shutdown() { (udp as? GatewayConnector)?.shutdown() }
+
+    var sharedConnections: [SharedConnectionInfo] { (udp as? GatewayConnector)?.sharedConnections ?? [] }
 }
