@@ -35,12 +35,12 @@ final class Supervisor {
             server.onTunnelClosed = { [metrics] tunnel, outcome in metrics.tunnelClosed(tunnel, outcome) }
             return server
         } makeUDPServer: { [unowned self] prepared in
-            if prepared.entry.multiplex {
-                self.logger.info("\(prepared.entry.spelling.name(TunnelOption.multiplex.key)): UDP sessions to \(prepared.route.destination) use HTTP/1.1, one gateway connection each (connect-udp over HTTP/2 is not built yet)")
-            }
-            // Sign-in is the same coordinator as the tcp entries' of the same gateway.
+            // Sign-in is the same coordinator as the tcp entries' of the same gateway; with
+            // --multiplex so are the HTTP/2 connections (each session a connect-udp stream
+            // when the gateway takes extended CONNECT, else HTTP/1.1: the connector says which).
+            let shared = prepared.connector(loop: self.loop, registry: self.http2Connectors, logger: self.logger)
             return UDPTunnelServer(loop: self.loop, options: prepared.options, tokens: try self.tokenSource(prepared),
-                                   settings: prepared.udpSettings, logger: self.logger)
+                                   settings: prepared.udpSettings, connector: shared as? UDPGatewayConnector, logger: self.logger)
         }
         stopping = ShutdownSequence(loop: loop, drainSeconds: drainSeconds, logger: logger) { [unowned self] in self.allServers }
         if case .file(let path) = source {
@@ -59,7 +59,9 @@ final class Supervisor {
         metrics.openTunnels = { [unowned self] in self.allServers.reduce(0) { $0 + $1.openTunnelCount } }
         metrics.waitingForSignIn = { [unowned self] in self.allServers.reduce(0) { $0 + $1.waitingTunnelCount } }
         metrics.udpServers = { [unowned self] in self.routes.udpServers }
-        metrics.sharedConnections = { [unowned self] in self.allServers.flatMap(\.sharedConnections) }
+        metrics.sharedConnections = { [unowned self] in
+            self.allServers.flatMap(\.sharedConnections) + self.routes.udpServers.flatMap(\.sharedConnections)
+        }
         metrics.signIns = { [unowned self] in self.coordinators.values.reduce(0) { $0 + $1.signInsStarted } }
         metrics.liveBytes = { [unowned self] in self.allServers.reduce((Int64(0), Int64(0))) { sum, server in
             let live = server.liveBytes

@@ -10,6 +10,26 @@ final class UDPConfigTests: XCTestCase {
     }
 
     func testTCPAndUDPOnOnePortNumberShareOneSignIn() throws {
+        try checkTCPAndUDPShareOneSignIn(multiplex: false)
+    }
+
+    /// The same with `multiplex = true`: the 302 on the first stream waits
+    /// for the one sign-in and the tunnels retry; the tcp tunnel and the UDP
+    /// sessions (extended CONNECT streams) share one HTTP/2 connection.
+    func testMultiplexedTCPAndUDPShareOneSignInAndOneConnection() throws {
+        let (gateway, tunnel) = try checkTCPAndUDPShareOneSignIn(multiplex: true)
+        let refusals = gateway.process.stderr.split(separator: "\n").filter { $0.contains("answered 302: no token") }
+        XCTAssertEqual(refusals.count, 1, gateway.process.stderr)
+        XCTAssertTrue(refusals.allSatisfy { $0.contains("stream=") }, "answered on an HTTP/2 stream: \(refusals)")
+        XCTAssertEqual(tunnel.stderr.components(separatedBy: "opened HTTP/2 connection").count, 2, tunnel.stderr)
+        XCTAssertTrue(tunnel.stderr.contains("use HTTP/2 streams (extended CONNECT, connect-udp)"), tunnel.stderr)
+        let opened = tunnel.stderr.split(separator: "\n").filter { $0.hasSuffix("] connected") }
+        XCTAssertEqual(opened.count, 4, "the tcp tunnel and three UDP sessions: \(tunnel.stderr)")
+        XCTAssertTrue(opened.allSatisfy { $0.contains("connection=h2-1 ") }, tunnel.stderr)
+    }
+
+    @discardableResult
+    private func checkTCPAndUDPShareOneSignIn(multiplex: Bool) throws -> (GatewayFixture, ChildProcess) {
         let tcpTarget = try TargetServer(.echo)
         let udpTarget = try UDPEcho()
         defer { udpTarget.stop() }
@@ -23,6 +43,7 @@ final class UDPConfigTests: XCTestCase {
         pomerium-url = "https://127.0.0.1:\(gateway.port)"
         alternate-ca-path = "\(gateway.caPath)"
         browser-cmd = "\(browser.command)"
+        multiplex = \(multiplex)
 
         [[tunnel]]
         listen = "127.0.0.1:\(port)"
@@ -51,6 +72,7 @@ final class UDPConfigTests: XCTestCase {
         XCTAssertEqual(echoed.value, payload, tunnel.stderr)
         XCTAssertEqual(browser.starts, 1, "one browser for the TCP and the UDP listener")
         XCTAssertEqual(logins(gateway), 1, "one login request")
+        return (gateway, tunnel)
     }
 
     /// SIGHUP: a udp entry that is gone closes with its sessions; a new one binds and serves.

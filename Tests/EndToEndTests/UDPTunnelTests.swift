@@ -64,16 +64,86 @@ final class UDPTunnelTests: XCTestCase {
         XCTAssertEqual(tunnel.stderr.components(separatedBy: "UDP session limit of 10 reached").count, 2, tunnel.stderr)
     }
 
-    /// --multiplex is accepted; UDP sessions go over HTTP/1.1, one connection each, and it says so once.
-    func testMultiplexCarriesSessionsOverHTTP1() throws {
+    /// --multiplex with a gateway that announces SETTINGS_ENABLE_CONNECT_PROTOCOL:
+    /// every session is an extended CONNECT stream, so 40 client addresses
+    /// share one HTTP/2 connection (the gateway logs each it opens), and
+    /// datagrams up to the largest come back byte-exact.
+    func testMultiplexCarriesSessionsAsHTTP2Streams() throws {
+        let echo = try UDPEcho()
+        defer { echo.stop() }
+        let gateway = try GatewayFixture()
+        let metricsPort = try freeLoopbackPort()
+        let (tunnel, port) = try startTunnel(gateway: gateway, destination: "127.0.0.1:\(echo.port)",
+                                             extra: ["--multiplex", "--metrics-addr", "127.0.0.1:\(metricsPort)"])
+        defer { tunnel.stop() }
+        XCTAssertEqual(try exchange(port: port, sizes: [1, 1_200, 65_507]), ["1 ok", "1200 ok", "65507 ok"], tunnel.stderr)
+        let curl = try ChildProcess("/usr/bin/curl", ["-s", "http://127.0.0.1:\(metricsPort)/metrics"])
+        XCTAssertEqual(curl.waitForExit(), 0)
+        XCTAssertTrue(curl.stdout.contains("uvtunnel_gateway_connections_open{gateway=\"https://127.0.0.1:\(gateway.port)\"} 1\n"),
+                      curl.stdout)
+        let many = (0..<40).map { 1_000 + $0 }
+        XCTAssertEqual(try exchange(port: port, sizes: many), many.map { "\($0) ok" }, tunnel.stderr)
+        XCTAssertEqual(gateway.process.stderr.components(separatedBy: "HTTP/2 connection opened").count, 2, gateway.process.stderr)
+        XCTAssertEqual(tunnel.stderr.components(separatedBy: "use HTTP/2 streams (extended CONNECT, connect-udp)").count, 2,
+                       tunnel.stderr)
+        XCTAssertFalse(tunnel.stderr.contains("use HTTP/1.1"), tunnel.stderr)
+        // Each of the 43 sessions names its stream on the one shared connection.
+        let opened = tunnel.stderr.split(separator: "\n").filter { $0.hasSuffix("] connected") }
+        XCTAssertEqual(opened.count, 43, tunnel.stderr)
+        XCTAssertEqual(opened.filter { $0.contains("connection=h2-1 stream=") }.count, 43, tunnel.stderr)
+    }
+
+    /// 1,000 client addresses with --multiplex: 1,000 streams on ten
+    /// connections (100 streams each, the default), not 1,000 connections.
+    func testMultiplexThousandClientAddressesShareTenConnections() throws {
         let echo = try UDPEcho()
         defer { echo.stop() }
         let gateway = try GatewayFixture()
         let (tunnel, port) = try startTunnel(gateway: gateway, destination: "127.0.0.1:\(echo.port)", extra: ["--multiplex"])
         defer { tunnel.stop() }
-        XCTAssertEqual(try exchange(port: port, sizes: [1, 1_200, 9_000]), ["1 ok", "1200 ok", "9000 ok"], tunnel.stderr)
-        XCTAssertEqual(tunnel.stderr.components(separatedBy: "--multiplex: UDP sessions to 127.0.0.1:\(echo.port) use HTTP/1.1").count, 2,
-                       tunnel.stderr)
+        let sizes = (0..<1_000).map { 100 + $0 }
+        let lines = try exchange(port: port, sizes: sizes, wait: 90)
+        XCTAssertEqual(lines.filter { !$0.hasSuffix(" ok") }, [], tunnel.stderr.suffix(3000).description)
+        XCTAssertEqual(lines.count, 1_000)
+        XCTAssertEqual(gateway.process.stderr.components(separatedBy: "HTTP/2 connection opened").count - 1, 10,
+                       gateway.process.stderr.suffix(3000).description)
+    }
+
+    /// An idle session ends its stream with RST_STREAM(CANCEL); the shared connection stays.
+    func testMultiplexIdleSessionResetsItsStream() throws {
+        let echo = try UDPEcho()
+        defer { echo.stop() }
+        let gateway = try GatewayFixture()
+        let (tunnel, port) = try startTunnel(gateway: gateway, destination: "127.0.0.1:\(echo.port)",
+                                             extra: ["--multiplex", "--udp-idle-timeout", "500ms"])
+        defer { tunnel.stop() }
+        XCTAssertEqual(try exchange(port: port, sizes: [10]), ["10 ok"], tunnel.stderr)
+        XCTAssertTrue(gateway.process.waitForOutput { $0.contains("stream=1 [UVTunnelGateway] stream reset by the client (code 8)") })
+        XCTAssertEqual(try exchange(port: port, sizes: [20]), ["20 ok"], tunnel.stderr)
+        XCTAssertEqual(gateway.process.stderr.components(separatedBy: "HTTP/2 connection opened").count, 2, gateway.process.stderr)
+    }
+
+    /// --multiplex with a gateway that serves no HTTP/2 (ALPN picks
+    /// http/1.1): each session falls back to its own HTTP/1.1 connect-udp upgrade.
+    func testMultiplexFallsBackToHTTP1WhenTheGatewayHasNoHTTP2() throws {
+        let echo = try UDPEcho()
+        defer { echo.stop() }
+        let gateway = try GatewayFixture(["--no-http2"])
+        let (tunnel, port) = try startTunnel(gateway: gateway, destination: "127.0.0.1:\(echo.port)", extra: ["--multiplex"])
+        defer { tunnel.stop() }
+        XCTAssertEqual(try exchange(port: port, sizes: [1, 1_200, 65_507]), ["1 ok", "1200 ok", "65507 ok"], tunnel.stderr)
+        XCTAssertFalse(gateway.process.stderr.contains("HTTP/2 connection opened"), gateway.process.stderr)
+        XCTAssertTrue(tunnel.stderr.contains("did not choose HTTP/2"), tunnel.stderr)
+    }
+
+    /// A refused connect-udp stream fails its session with one line, as over HTTP/1.1.
+    func testMultiplexRefusedDestinationIsLoggedAsRefused() throws {
+        let gateway = try GatewayFixture()  // admits loopback destinations only
+        let (tunnel, port) = try startTunnel(gateway: gateway, destination: "192.0.2.7:53", extra: ["--multiplex"])
+        defer { tunnel.stop() }
+        XCTAssertEqual(try exchange(port: port, sizes: [5], wait: 3), ["5 timed out"])
+        tunnel.waitForOutput { $0.contains("refused 192.0.2.7:53: 403 access denied by gateway policy") }
+        XCTAssertTrue(gateway.process.stderr.contains("HTTP/2 connection opened"), gateway.process.stderr)
     }
 
     func testIdleSessionEndsWithOneLine() throws {

@@ -43,6 +43,16 @@ public enum ConnectRequest {
     /// gives it to pomerium-cli. A `destination` without a port yields an
     /// empty port segment; Route.parse never makes one.
     public static func encodeConnectUDP(destination: String, userAgent: String, credential: Credential?) -> [UInt8] {
+        let (path, authority) = connectUDPTarget(destination: destination)
+        return head(requestLine: Array("GET ".utf8) + path + Array(" HTTP/1.1".utf8), host: authority,
+                    extra: ["Connection: Upgrade", "Upgrade: connect-udp", "Capsule-Protocol: ?1"],
+                    userAgent: userAgent, credential: credential)
+    }
+
+    /// The connect-udp request's path and authority for `destination`: the
+    /// HTTP/1.1 upgrade's request target and Host, HTTP/2's `:path` and
+    /// `:authority` (RFC 9298 over RFC 8441), so both ways ask the same.
+    static func connectUDPTarget(destination: String) -> (path: [UInt8], authority: [UInt8]) {
         let authority = visible(destination)
         let colon = authority.lastIndex(of: UInt8(ascii: ":")) ?? authority.endIndex
         var host = authority[..<colon]
@@ -52,9 +62,7 @@ public enum ConnectRequest {
         let slash = UInt8(ascii: "/")
         let port = authority[min(colon + 1, authority.endIndex)...].filter { $0 != slash }
         let path = Array("/.well-known/masque/udp/".utf8) + host.filter { $0 != slash } + [slash] + port + [slash]
-        return head(requestLine: Array("GET ".utf8) + path + Array(" HTTP/1.1".utf8), host: authority,
-                    extra: ["Connection: Upgrade", "Upgrade: connect-udp", "Capsule-Protocol: ?1"],
-                    userAgent: userAgent, credential: credential)
+        return (path, Array(authority))
     }
 
     /// The one header writer: request line, Host, `extra` (constant lines),

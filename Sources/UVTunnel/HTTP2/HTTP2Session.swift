@@ -111,6 +111,13 @@ final class HTTP2Session {
 
     var canOpenStream: Bool { isReady && !isClosed && !isGoingAway && openStreamCount < capacity }
 
+    /// The server announced SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441): it
+    /// takes extended CONNECT, so connect-udp can be a stream on this connection.
+    var acceptsExtendedConnect: Bool {
+        guard let raw, isReady else { return false }
+        return nghttp2_session_get_remote_settings(raw, NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL) == 1
+    }
+
     /// Takes over `transport` (a TLS stream whose ALPN is h2), closing it if
     /// this throws; `start` sends the connection preface with our SETTINGS.
     init(transport: ByteStream, loop: EventLoop, settings: HTTP2Settings, connectionID: Int = 0) throws(HTTP2Failure) {
@@ -161,12 +168,24 @@ final class HTTP2Session {
 
     // MARK: Streams
 
-    /// Sends HEADERS for `CONNECT authority`; nil when nghttp2 refuses (no
-    /// stream ids left, or the connection is going away).
-    func openStream(authority: String, token: String?, userAgent: String,
+    /// Sends HEADERS for `CONNECT authority`, or with `connectUDP` the
+    /// extended CONNECT of RFC 9298 over HTTP/2 (`:protocol connect-udp`,
+    /// the same path and authority as the HTTP/1.1 upgrade; 200 opens a
+    /// capsule stream); nil when nghttp2 refuses (no stream ids left, or the
+    /// connection is going away).
+    func openStream(authority: String, token: String?, userAgent: String, connectUDP: Bool = false,
                     onResponse: @escaping (Result<Int, HTTP2Failure>) -> Void) -> HTTP2Stream? {
         guard let raw, canOpenStream else { return nil }
-        var headers: [(String, String, Bool)] = [(":method", "CONNECT", false), (":authority", authority, false)]
+        var headers: [(String, String, Bool)]
+        if connectUDP {
+            let (path, udpAuthority) = ConnectRequest.connectUDPTarget(destination: authority)
+            headers = [(":method", "CONNECT", false), (":protocol", "connect-udp", false), (":scheme", "https", false),
+                       (":path", String(decoding: path, as: UTF8.self), false),
+                       (":authority", String(decoding: udpAuthority, as: UTF8.self), false),
+                       ("capsule-protocol", "?1", false)]
+        } else {
+            headers = [(":method", "CONNECT", false), (":authority", authority, false)]
+        }
         if let value = token.flatMap(ConnectRequest.authorizationValue(pomeriumToken:)) {
             headers.append(("authorization", value, true))
         }

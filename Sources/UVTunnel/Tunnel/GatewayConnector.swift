@@ -87,7 +87,8 @@ public protocol UDPGatewayConnector: AnyObject {
     var gatewayName: String { get }
 
     /// As `GatewayConnector.open`; a success is the capsule stream after the
-    /// gateway's 101, a status other than 101 is `.answered(status:)`.
+    /// gateway's 101 (HTTP/1.1) or 200 (an HTTP/2 extended CONNECT stream),
+    /// any other status is `.answered(status:)`.
     func openUDP(destination: String, token: String?,
                  completion: @escaping (Result<ByteStream, TunnelFailure>) -> Void) -> ConnectAttempt
 }

@@ -24,9 +24,9 @@ public final class HTTP1Connector: GatewayConnector {
 
     /// As `open`, within `timeoutMilliseconds` (an attempt that already spent
     /// part of the connect timeout elsewhere: the HTTP/2 path's ALPN fallback).
-    func open(destination: String, token: String?, timeoutMilliseconds: UInt64,
+    func open(_ kind: HTTP1ConnectAttempt.Kind = .connect, destination: String, token: String?, timeoutMilliseconds: UInt64,
               completion: @escaping (Result<ByteStream, TunnelFailure>) -> Void) -> ConnectAttempt {
-        let attempt = HTTP1ConnectAttempt(loop: loop, target: target, kind: .connect, destination: destination, token: token,
+        let attempt = HTTP1ConnectAttempt(loop: loop, target: target, kind: kind, destination: destination, token: token,
                                           logger: logger, completion: completion)
         attempt.start(timeoutMilliseconds: timeoutMilliseconds)
         return attempt
@@ -36,10 +36,7 @@ public final class HTTP1Connector: GatewayConnector {
 extension HTTP1Connector: UDPGatewayConnector {
     public func openUDP(destination: String, token: String?,
                         completion: @escaping (Result<ByteStream, TunnelFailure>) -> Void) -> ConnectAttempt {
-        let attempt = HTTP1ConnectAttempt(loop: loop, target: target, kind: .connectUDP, destination: destination, token: token,
-                                          logger: logger, completion: completion)
-        attempt.start(timeoutMilliseconds: timeoutMilliseconds)
-        return attempt
+        open(.connectUDP, destination: destination, token: token, timeoutMilliseconds: timeoutMilliseconds, completion: completion)
     }
 }
 

@@ -7,6 +7,8 @@ final class HTTP2ConnectAttempt: ConnectAttempt {
     private weak var connector: HTTP2Connector?
     private let destination: String
     private let token: String?
+    /// A connect-udp session (extended CONNECT, RFC 9298 over HTTP/2), not a CONNECT.
+    let isUDP: Bool
     /// The completion, the connect timeout, and a result that came while
     /// `open` was still running held for the next turn.
     private let outcome: AttemptCompletion
@@ -17,8 +19,9 @@ final class HTTP2ConnectAttempt: ConnectAttempt {
     private var inner: ConnectAttempt?
 
     init(loop: EventLoop, connector: HTTP2Connector, destination: String, token: String?, timeoutMilliseconds: UInt64,
-         completion: @escaping (Result<ByteStream, TunnelFailure>) -> Void) {
+         isUDP: Bool = false, completion: @escaping (Result<ByteStream, TunnelFailure>) -> Void) {
         self.loop = loop
+        self.isUDP = isUDP
         self.connector = connector
         self.destination = destination
         self.token = token
@@ -46,7 +49,7 @@ final class HTTP2ConnectAttempt: ConnectAttempt {
 
     private var activity: String {
         if let dial { return dial.activity }
-        return "waiting for the gateway to answer CONNECT \(destination) on an HTTP/2 stream"
+        return "waiting for the gateway to answer \(isUDP ? "connect-udp" : "CONNECT") \(destination) on an HTTP/2 stream"
     }
 
     /// Runs `body` (which may finish the attempt at once); such a result is
@@ -63,7 +66,8 @@ final class HTTP2ConnectAttempt: ConnectAttempt {
     func open(on session: HTTP2Session, userAgent: String) {
         dial = nil
         guard outcome.isPending else { return }
-        let opened = session.openStream(authority: destination, token: token, userAgent: userAgent) { [weak self] result in
+        let opened = session.openStream(authority: destination, token: token, userAgent: userAgent,
+                                        connectUDP: isUDP) { [weak self] result in
             self?.answered(result)
         }
         guard let opened else {
@@ -107,8 +111,10 @@ final class HTTP2ConnectAttempt: ConnectAttempt {
     private static let refusedStream: UInt32 = 0x7
     private var retriedRefusal = false
 
-    /// The gateway speaks only HTTP/1.1: the rest of the way is an HTTP/1.1
-    /// attempt, within what is left of this attempt's connect timeout.
+    /// The gateway speaks only HTTP/1.1 (or, for connect-udp, takes no
+    /// extended CONNECT): the rest of the way is an HTTP/1.1 attempt (a
+    /// connect-udp upgrade for a UDP session), within what is left of this
+    /// attempt's connect timeout.
     func delegate(to fallback: HTTP1Connector) {
         dial = nil
         guard outcome.isPending else { return }
@@ -116,7 +122,8 @@ final class HTTP2ConnectAttempt: ConnectAttempt {
         // Nothing left: this attempt's own timer fires on its own.
         guard spent < timeoutMilliseconds else { return }
         let total = timeoutMilliseconds
-        inner = fallback.open(destination: destination, token: token, timeoutMilliseconds: total - spent) { [weak self] result in
+        let kind: HTTP1ConnectAttempt.Kind = isUDP ? .connectUDP : .connect
+        inner = fallback.open(kind, destination: destination, token: token, timeoutMilliseconds: total - spent) { [weak self] result in
             guard let self else {
                 if case .success(let stream) = result { stream.close() }
                 return

@@ -9,16 +9,21 @@ import Synchronization
 /// When the gateway's ALPN does not pick h2, this gateway's tunnels go over
 /// HTTP/1.1 from then on, with one warning.
 public final class HTTP2Connector: GatewayConnector {
-    private let loop: EventLoop
-    private let options: TunnelOptions
+    let loop: EventLoop
+    let options: TunnelOptions
     private let target: DialTarget
     private let settings: HTTP2Settings
     private let idleMilliseconds: UInt64
-    private let logger: Logger
+    let logger: Logger
     public let gatewayName: String
     private(set) var connections: [HTTP2Connection] = []
     private var dials: [HTTP2Dial] = []
     private var fallback: HTTP1Connector?
+    /// connect-udp when the gateway speaks h2 but takes no extended CONNECT
+    /// (HTTP2Connector+UDP.swift); the tcp tunnels stay multiplexed.
+    var udpFallback: HTTP1Connector?
+    /// Which way UDP sessions went, once logged (one info line per gateway, and per change).
+    var udpWayLogged: Bool?
 
     /// `tls`: a client context offering ALPN `h2,http/1.1` (the options' own
     /// context offers http/1.1 only and is what the fallback uses).
@@ -79,6 +84,8 @@ public final class HTTP2Connector: GatewayConnector {
     func place(_ attempt: HTTP2ConnectAttempt) {
         if let fallback { return attempt.delegate(to: fallback) }
         if let connection = connections.first(where: { $0.session.canOpenStream }) {
+            if attempt.isUDP, !connection.session.acceptsExtendedConnect { return attempt.delegate(to: udpOverHTTP1()) }
+            if attempt.isUDP { noteUDPWay(extendedConnect: true) }
             return attempt.open(on: connection.session, userAgent: options.userAgent)
         }
         if let dial = dials.first(where: { $0.waiting.count < settings.maxStreams }) {

@@ -36,7 +36,7 @@ public final class HTTP2ConnectorRegistry {
 /// One route's use of a shared `HTTP2Connector`: its own connect timeout;
 /// `shutdown` gives the lease back instead of closing connections that
 /// other routes still use.
-final class HTTP2ConnectorLease: GatewayConnector {
+final class HTTP2ConnectorLease: GatewayConnector, UDPGatewayConnector {
     private let connector: HTTP2Connector
     private let timeoutMilliseconds: UInt64
     private var release: (() -> Void)?
@@ -55,6 +55,11 @@ final class HTTP2ConnectorLease: GatewayConnector {
     func open(destination: String, token: String?,
               completion: @escaping (Result<ByteStream, TunnelFailure>) -> Void) -> ConnectAttempt {
         connector.open(destination: destination, token: token, timeoutMilliseconds: timeoutMilliseconds, completion: completion)
+    }
+
+    func openUDP(destination: String, token: String?,
+                 completion: @escaping (Result<ByteStream, TunnelFailure>) -> Void) -> ConnectAttempt {
+        connector.openUDP(destination: destination, token: token, timeoutMilliseconds: timeoutMilliseconds, completion: completion)
     }
 
     /// Idempotent: a server calls it when it stops accepting and again after its drain.

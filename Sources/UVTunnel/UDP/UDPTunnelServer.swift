@@ -2,7 +2,7 @@ import Logging
 
 /// `uvtunnel udp`: one UDP socket listening for local clients, a session per
 /// client address (its own gateway connection, as pomerium-cli's HTTP/1.1
-/// path), and the limits that keep a flood of client addresses from taking
+/// path, or with `--multiplex` a stream on a shared HTTP/2 connection), and the limits that keep a flood of client addresses from taking
 /// the process down: at most `maxSessions` sessions, each idle one closed
 /// after `idleMilliseconds`.
 public final class UDPTunnelServer {
@@ -79,6 +79,8 @@ public final class UDPTunnelServer {
     }
 
     public var openSessionCount: Int { sessions.count }
+    /// `--multiplex`: the gateway's shared HTTP/2 connections (the metrics' gauges).
+    public var sharedConnections: [SharedConnectionInfo] { connector.sharedConnections }
     public var listenAddress: SocketAddress? { socket?.address }
 
     /// Binds the UDP socket and starts serving; returns the bound address.
@@ -190,6 +192,7 @@ public final class UDPTunnelServer {
         }
         socket?.close()
         socket = nil
+        connector.shutdown()
     }
 }
 
@@ -206,4 +209,10 @@ final class UDPConnectorAdapter: GatewayConnector {
               completion: @escaping (Result<ByteStream, TunnelFailure>) -> Void) -> ConnectAttempt {
         udp.openUDP(destination: destination, token: token, completion: completion)
     }
+
+    /// The listener stopped: a connector that keeps connections between
+    /// sessions (a `--multiplex` lease on the gateway's shared ones) gives them back.
+    func shutdown() { (udp as? GatewayConnector)?.shutdown() }
+
+    var sharedConnections: [SharedConnectionInfo] { (udp as? GatewayConnector)?.sharedConnections ?? [] }
 }

@@ -3,7 +3,8 @@ import Logging
 import UVTunnel
 
 /// Owns one `nghttp2_session` (server side) over one TLS connection that chose
-/// ALPN h2: each stream is a CONNECT (or a sign-in page GET) handled by a
+/// ALPN h2: each stream is a CONNECT, a connect-udp extended CONNECT (or a
+/// sign-in page GET) handled by a
 /// `GatewayH2Stream`. nghttp2 never touches a socket: transport reads go to
 /// `nghttp2_session_mem_recv`, `mem_send` is drained into transport writes.
 /// nghttp2's callbacks only record; the streams act once it has returned
@@ -82,6 +83,8 @@ final class GatewayH2Session {
         var entries = [
             nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue), value: limits.maxStreams),
             nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue), value: UInt32(limits.streamWindow)),
+            // RFC 8441: extended CONNECT, for connect-udp streams (GatewayH2Stream+UDP.swift).
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL.rawValue), value: 1),
         ]
         _ = nghttp2_submit_settings(raw, UInt8(NGHTTP2_FLAG_NONE.rawValue), &entries, entries.count)
         _ = nghttp2_session_set_local_window_size(raw, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, limits.connectionWindow)

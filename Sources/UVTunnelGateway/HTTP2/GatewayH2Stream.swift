@@ -5,7 +5,8 @@ import UVTunnel
 /// One stream of a gateway HTTP/2 connection: the request's header fields,
 /// the same judgement and answers as the HTTP/1.1 path (`ConnectAdmission`),
 /// then, for an admitted CONNECT, the target socket bridged to the stream
-/// (GatewayH2Stream+Target.swift). A GET is one of the sign-in pages.
+/// (GatewayH2Stream+Target.swift), for an admitted connect-udp a UDP socket
+/// (GatewayH2Stream+UDP.swift). A GET is one of the sign-in pages.
 ///
 /// Called by its session only outside nghttp2 (`act`), except for the
 /// recording methods (`header`, `received`, ..., `produce`).
@@ -45,6 +46,8 @@ final class GatewayH2Stream {
     var targetPaused = false
 
     var target: UVStream?
+    /// A connect-udp stream's socket and relay (GatewayH2Stream+UDP.swift).
+    var udp: GatewayH2UDPSession?
     var isRelaying = false
     var resolving: ResolveRequest?
     var dialTimer: UVTimer?
@@ -93,6 +96,7 @@ final class GatewayH2Stream {
             judged = true
             decide()
         }
+        if let udp { udp.flush() }
         if isProtocolClosed { return ended() }
         if isRelaying { flushInbound() }
     }
@@ -111,8 +115,11 @@ final class GatewayH2Stream {
         let head = ConnectRequestHead(method: method, target: method == "CONNECT" ? authority : (pseudo(":path") ?? ""),
                                       version: "HTTP/2", headers: headers)
         guard method == "CONNECT" else { return page(head) }
-        if pseudo(":protocol") != nil {
-            return answer(501, "Not Implemented", why: "extended CONNECT (:protocol) is not served")
+        if let proto = pseudo(":protocol") {
+            guard proto == "connect-udp", let udpTarget = ConnectUDPPath.target(path: pseudo(":path") ?? "") else {
+                return answer(501, "Not Implemented", why: "extended CONNECT with :protocol \(proto) is not served")
+            }
+            return judgeUDP(udpTarget, token: head.pomeriumToken())
         }
         switch ConnectAdmission.judge(target: authority, token: head.pomeriumToken(), isUDP: false, options: options) {
         case .refuse(let status, let reason, let location, let why):
@@ -188,6 +195,8 @@ final class GatewayH2Stream {
         target?.onRead = nil
         target?.close()
         target = nil
+        udp?.close()
+        udp = nil
         inbound.forEach { loop.buffers.give($0) }
         inbound.removeAll()
         outbound.forEach { loop.buffers.give($0) }

@@ -130,34 +130,30 @@ final class GatewayConnection {
     /// then relay capsules and datagrams.
     private func dialUDP(_ destination: ConnectTarget, early: Buffer) {
         let pool = loop.buffers
-        resolving = Resolver.resolve(destination.host, port: destination.port, loop: loop) { [weak self] result in
-            guard let self, !self.isClosed, self.answered == nil else { return pool.give(early) }
-            self.resolving = nil
-            guard case .success(let addresses) = result, let address = addresses.first else {
-                pool.give(early)
-                return self.respond(502, "Bad Gateway", why: "cannot resolve \(destination.host)")
+        resolving = GatewayUDPRelay.openSocket(for: destination, loop: loop) { [weak self] result in
+            guard let self, !self.isClosed, self.answered == nil else {
+                if case .success(let (socket, _)) = result { socket.close() }
+                return pool.give(early)
             }
+            self.resolving = nil
+            guard case .success(let (socket, address)) = result else {
+                pool.give(early)
+                if case .failure(let failure) = result { self.respond(502, "Bad Gateway", why: failure.why) }
+                return
+            }
+            self.udpSocket = socket
+            self.timer.stop()
+            self.answered = 101
+            let reply = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: connect-udp\r\nCapsule-Protocol: ?1\r\n\r\n"
+            self.client.write(pool.buffers(copying: Array(reply.utf8))) { _ in }
+            let relay = GatewayUDPRelay(loop: self.loop, client: self.client, socket: socket, target: address) { [weak self] reason in
+                self?.close(reason)
+            }
+            self.udpRelay = relay
             do throws(UVError) {
-                let any = try! SocketAddress(ip: address.isIPv6 ? "::" : "0.0.0.0", port: 0)  // literals that always parse
-                let socket = try UDPSocket(loop: self.loop, binding: any)
-                socket.setBufferSizes(1 << 20)  // a TLS read can hold a burst of datagrams for the target
-                self.udpSocket = socket
-                self.timer.stop()
-                self.answered = 101
-                let reply = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: connect-udp\r\nCapsule-Protocol: ?1\r\n\r\n"
-                self.client.write(pool.buffers(copying: Array(reply.utf8))) { _ in }
-                let relay = GatewayUDPRelay(loop: self.loop, client: self.client, socket: socket, target: address) { [weak self] reason in
-                    self?.close(reason)
-                }
-                self.udpRelay = relay
                 try relay.start(early: early)
             } catch {
-                if self.answered == nil {
-                    pool.give(early)
-                    self.respond(502, "Bad Gateway", why: "UDP socket for \(destination): \(error.reason)")
-                } else {
-                    self.close("UDP socket for \(destination): \(error.reason)")
-                }
+                self.close("UDP socket for \(destination): \(error.reason)")
             }
         }
     }

@@ -25,6 +25,31 @@ final class GatewayUDPRelay {
         self.onEnd = onEnd
     }
 
+    /// Resolves `destination` and makes the socket a session relays through;
+    /// `completion` gets the socket and the target's address, or why there
+    /// is none (a 502's reason). Shared by the HTTP/1.1 upgrade and the
+    /// HTTP/2 extended CONNECT, so both open sessions the same way.
+    static func openSocket(for destination: ConnectTarget, loop: EventLoop,
+                           completion: @escaping (Result<(UDPSocket, SocketAddress), SocketFailure>) -> Void) -> ResolveRequest? {
+        Resolver.resolve(destination.host, port: destination.port, loop: loop) { result in
+            guard case .success(let addresses) = result, let address = addresses.first else {
+                return completion(.failure(SocketFailure(why: "cannot resolve \(destination.host)")))
+            }
+            do throws(UVError) {
+                let any = try! SocketAddress(ip: address.isIPv6 ? "::" : "0.0.0.0", port: 0)  // literals that always parse
+                let socket = try UDPSocket(loop: loop, binding: any)
+                socket.setBufferSizes(1 << 20)  // a TLS read can hold a burst of datagrams for the target
+                completion(.success((socket, address)))
+            } catch {
+                completion(.failure(SocketFailure(why: "UDP socket for \(destination): \(error.reason)")))
+            }
+        }
+    }
+
+    struct SocketFailure: Error {
+        let why: String
+    }
+
     /// `early`: bytes the client sent right behind its request head.
     func start(early: Buffer) throws(UVError) {
         try socket.startReceiving { [weak self] buffer, sender in

@@ -9,8 +9,8 @@ import UVTunnel
 /// The bundled gateway's HTTP/2 side, in process: a GatewayServer with ALPN
 /// h2, a real TLS connection from an nghttp2 test client, real targets.
 final class GatewayH2SessionTests: XCTestCase {
-    private var loop: EventLoop!
-    private var gateway: GatewayServer!
+    var loop: EventLoop!
+    var gateway: GatewayServer!
     private var gatewayAddress: SocketAddress!
     private var certificatePEM = ""
     private var clients: [H2TestClient] = []
@@ -42,7 +42,7 @@ final class GatewayH2SessionTests: XCTestCase {
         loop = nil
     }
 
-    private func spin(_ what: String, file: StaticString = #filePath, line: UInt = #line, until condition: () -> Bool) {
+    func spin(_ what: String, file: StaticString = #filePath, line: UInt = #line, until condition: () -> Bool) {
         let deadline = Date().addingTimeInterval(10)
         while !condition() {
             guard Date() < deadline else { return XCTFail("timed out waiting for \(what)", file: file, line: line) }
@@ -50,7 +50,7 @@ final class GatewayH2SessionTests: XCTestCase {
         }
     }
 
-    private func client() throws -> H2TestClient {
+    func client() throws -> H2TestClient {
         let client = try H2TestClient(loop: loop, address: gatewayAddress, certificatePEM: certificatePEM)
         clients.append(client)
         spin("the TLS handshake") { client.isConnected || client.isGone }

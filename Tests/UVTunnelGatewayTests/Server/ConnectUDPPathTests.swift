@@ -23,6 +23,14 @@ final class ConnectUDPPathTests: XCTestCase {
         XCTAssertNil(ConnectUDPPath.target(head("/.pomerium/api/v1/login")))
     }
 
+    /// HTTP/2's extended CONNECT has no Upgrade header: the `:path` alone says.
+    func testTargetFromAnHTTP2Path() {
+        XCTAssertEqual(ConnectUDPPath.target(path: "/.well-known/masque/udp/dns.corp/53/"), "dns.corp:53")
+        XCTAssertEqual(ConnectUDPPath.target(path: "/.well-known/masque/udp/2001%3Adb8%3A%3A1/53/"), "[2001:db8::1]:53")
+        XCTAssertEqual(ConnectUDPPath.target(path: "/.well-known/masque/udp/a/53"), "")
+        XCTAssertNil(ConnectUDPPath.target(path: "/other/a/53/"))
+    }
+
     /// A connect-udp request whose path is not host/port/ is a bad target (400), never another route.
     func testMalformedPathIsAnEmptyTarget() {
         for path in ["/.well-known/masque/udp/a/53", "/.well-known/masque/udp/a//", "/.well-known/masque/udp//53/",

@@ -175,6 +175,19 @@ final class H2TestClient {
         flush()
     }
 
+    /// The gateway's value of a SETTINGS parameter (once its SETTINGS arrived).
+    func remoteSetting(_ id: nghttp2_settings_id) -> UInt32 { nghttp2_session_get_remote_settings(raw, id) }
+
+    /// A connect-udp extended CONNECT (RFC 9298 over RFC 8441) to `host`:`port`.
+    @discardableResult
+    func connectUDP(host: String, port: UInt16, token: String?, path: String? = nil, protocolName: String = "connect-udp") -> Int32 {
+        var fields = [(":method", "CONNECT"), (":protocol", protocolName), (":scheme", "https"),
+                      (":path", path ?? "/.well-known/masque/udp/\(host)/\(port)/"), (":authority", "\(host):\(port)"),
+                      ("capsule-protocol", "?1")]
+        if let token { fields.append(("authorization", "Pomerium \(token)")) }
+        return request(fields)
+    }
+
     /// What this side may still send on the stream (the gateway's window for it).
     func sendWindow(_ id: Int32) -> Int32 { nghttp2_session_get_stream_remote_window_size(raw, id) }
 

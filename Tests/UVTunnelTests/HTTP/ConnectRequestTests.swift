@@ -74,6 +74,15 @@ final class ConnectUDPRequestTests: XCTestCase {
                        + "Connection: Upgrade\r\nUpgrade: connect-udp\r\nCapsule-Protocol: ?1\r\nUser-Agent: u\r\n\r\n")
     }
 
+    /// HTTP/2's `:path` and `:authority` are the upgrade's target and Host, cleaned the same way.
+    func testHTTP2PathAndAuthorityMatchTheUpgrade() {
+        let v6 = ConnectRequest.connectUDPTarget(destination: "[2001:db8::1]:3389")
+        XCTAssertEqual(text(v6.path), "/.well-known/masque/udp/2001:db8::1/3389/")
+        XCTAssertEqual(text(v6.authority), "[2001:db8::1]:3389")
+        let hostile = ConnectRequest.connectUDPTarget(destination: "a/b\r\nX: y:5/3")
+        XCTAssertEqual(text(hostile.path), "/.well-known/masque/udp/abX:y/53/")
+    }
+
     func testNoInjection() {
         let bytes = ConnectRequest.encodeConnectUDP(destination: "a/b\r\nX: y:5/3", userAgent: "u",
                                                     credential: .pomeriumToken("t\r\nEvil: 1"))

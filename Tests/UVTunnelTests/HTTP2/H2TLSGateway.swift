@@ -24,13 +24,17 @@ final class H2TLSGateway {
     var goAwayAtOnce = false
 
     private let maxConcurrentStreams: UInt32
+    private let extendedConnect: Bool
     /// Each TLS handshake starts this long after the TCP accept (a slow gateway).
     var handshakeDelayMilliseconds: UInt64 = 0
     private var delays: [(timer: UVTimer, socket: UVStream)] = []
 
-    init(loop: EventLoop, protocols: [String] = ["h2", "http/1.1"], maxConcurrentStreams: UInt32 = 100) throws {
+    /// `extendedConnect`: its SETTINGS announce ENABLE_CONNECT_PROTOCOL (connect-udp streams).
+    init(loop: EventLoop, protocols: [String] = ["h2", "http/1.1"], maxConcurrentStreams: UInt32 = 100,
+         extendedConnect: Bool = false) throws {
         self.loop = loop
         self.maxConcurrentStreams = maxConcurrentStreams
+        self.extendedConnect = extendedConnect
         let made = try CertificateFactory.makeSelfSigned()
         certificatePEM = made.certificatePEM
         context = try TLSContext.server(certificatePEM: made.certificatePEM, privateKeyPEM: made.privateKeyPEM)
@@ -57,7 +61,7 @@ final class H2TLSGateway {
         tls.handshake { [weak self, loop] error in
             guard let self, error == nil else { return tls.close() }
             let server = H2TestServer(send: { bytes in tls.write(loop.buffers.buffers(copying: bytes)) { _ in } },
-                                      maxConcurrentStreams: self.maxConcurrentStreams)
+                                      maxConcurrentStreams: self.maxConcurrentStreams, extendedConnect: self.extendedConnect)
             server.answer = self.answer
             self.connections.append((tls, server))
             self.acceptedCount += 1

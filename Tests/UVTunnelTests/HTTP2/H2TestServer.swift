@@ -38,9 +38,9 @@ final class H2TestServer {
     final class Box { weak var server: H2TestServer? }
 
     /// On one end of a MemoryStreamPair (the client session has the other).
-    convenience init(end: MemoryStream, loop: EventLoop, maxConcurrentStreams: UInt32 = 100) {
+    convenience init(end: MemoryStream, loop: EventLoop, maxConcurrentStreams: UInt32 = 100, extendedConnect: Bool = false) {
         self.init(send: { [weak end] bytes in end?.write(loop.buffers.buffers(copying: bytes)) { _ in } },
-                  maxConcurrentStreams: maxConcurrentStreams)
+                  maxConcurrentStreams: maxConcurrentStreams, extendedConnect: extendedConnect)
         end.onRead = { [weak self] event in
             guard case .data(let buffer) = event else { return }
             let bytes = buffer.bytes
@@ -51,7 +51,8 @@ final class H2TestServer {
         flush()
     }
 
-    init(send: @escaping ([UInt8]) -> Void, maxConcurrentStreams: UInt32 = 100) {
+    /// `extendedConnect`: announce SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441).
+    init(send: @escaping ([UInt8]) -> Void, maxConcurrentStreams: UInt32 = 100, extendedConnect: Bool = false) {
         sendBytes = send
         let box = Box()
         context = Unmanaged.passRetained(box)
@@ -101,7 +102,10 @@ final class H2TestServer {
         box.server = self
         var entries = [nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue),
                                               value: maxConcurrentStreams)]
-        nghttp2_submit_settings(raw, UInt8(NGHTTP2_FLAG_NONE.rawValue), &entries, 1)
+        if extendedConnect {
+            entries.append(nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL.rawValue), value: 1))
+        }
+        nghttp2_submit_settings(raw, UInt8(NGHTTP2_FLAG_NONE.rawValue), &entries, entries.count)
     }
 
     deinit {
