@@ -108,10 +108,12 @@ final class HTTP2Session {
     var openStreamCount: Int { streams.count }
 
     /// The longest DATA frame we send (nghttp2 also keeps within the windows
-    /// and the gateway's SETTINGS_MAX_FRAME_SIZE): one pool buffer, so a
-    /// full buffer is one frame, and a bulk stream's frame delays the
-    /// connection's other streams by 64 KiB at most.
-    var frameLengthLimit: Int { pool.bufferSize }
+    /// and the gateway's SETTINGS_MAX_FRAME_SIZE): four pool buffers, as one
+    /// transport write gathers at most (`writeBudget`). Frames longer than
+    /// the receiver's reads make most reads one payload, which it keeps
+    /// whole (one buffer, one local write, no copy); a bulk stream's frame
+    /// delays the connection's other streams by one write at most.
+    var frameLengthLimit: Int { 4 * pool.bufferSize }
     /// SETTINGS_MAX_FRAME_SIZE we offer (default 16 KiB): the gateway may
     /// send DATA frames of whole buffers too; nghttp2 hands us a frame's
     /// payload in chunks as it arrives, so a long frame costs no memory.
