@@ -63,8 +63,16 @@ final class HTTP2Session {
     private var eventful: [HTTP2Stream] = []
     /// Work for the next turn (`later`).
     private var deferred: [() -> Void] = []
+    /// The transport read `mem_recv` is parsing, while it does, and whether a
+    /// stream adopted it (`adoptRead`): then the stream gives it back.
+    private var reading: Buffer?
+    private var readAdopted = false
     /// A transport write is queued: no more frames until it completes.
     private var isWriting = false
+    /// The next transport write, gathered from `mem_send` (control frames,
+    /// copied) and `sendData` (DATA: the streams' own buffers, moved).
+    private var outgoing: [Buffer] = []
+    private var outgoingBytes = 0
     private var isPumping = false
     private var isStarted = false
     private var pumpAgain = false
@@ -101,6 +109,18 @@ final class HTTP2Session {
 
     var pool: BufferPool { loop.buffers }
     var openStreamCount: Int { streams.count }
+
+    /// The longest DATA frame we send (nghttp2 also keeps within the windows
+    /// and the gateway's SETTINGS_MAX_FRAME_SIZE): four pool buffers, as one
+    /// transport write gathers at most (`writeBudget`). Frames longer than
+    /// the receiver's reads make most reads one payload, which it keeps
+    /// whole (one buffer, one local write, no copy); a bulk stream's frame
+    /// delays the connection's other streams by one write at most.
+    var frameLengthLimit: Int { 4 * pool.bufferSize }
+    /// SETTINGS_MAX_FRAME_SIZE we offer (default 16 KiB): the gateway may
+    /// send DATA frames of whole buffers too; nghttp2 hands us a frame's
+    /// payload in chunks as it arrives, so a long frame costs no memory.
+    static let maxFrameSize: UInt32 = 1 << 18
 
     /// How many streams this connection may carry at once now.
     var capacity: Int {
@@ -141,6 +161,7 @@ final class HTTP2Session {
                                    value: UInt32(settings.streamWindow)),
             nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue),
                                    value: UInt32(HTTP2Stream.maxHeaderListSize)),
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_FRAME_SIZE.rawValue), value: HTTP2Session.maxFrameSize),
         ]
         _ = nghttp2_submit_settings(raw, UInt8(NGHTTP2_FLAG_NONE.rawValue), &entries, entries.count)
         _ = nghttp2_session_set_local_window_size(raw, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, settings.connectionWindow)
@@ -269,7 +290,7 @@ final class HTTP2Session {
 
     func dataArrived(_ bytes: UnsafeRawBufferPointer, on id: Int32) {
         guard let raw else { return }
-        guard let stream = streams[id], stream.received(bytes) else {
+        guard let stream = streams[id], stream.received(bytes, adopt: { adoptRead(bytes) }) else {
             // Nobody will read them: the window they took reopens at once.
             _ = nghttp2_session_consume_connection(raw, bytes.count)
             return
@@ -282,6 +303,31 @@ final class HTTP2Session {
         } else {
             owedConnectionWindow += bytes.count
         }
+    }
+
+    /// A DATA frame nghttp2 framed without copying: its 9-byte header, then
+    /// `length` bytes the stream moves from its queue, join the next write.
+    /// Past the write's budget, nghttp2 stops (PAUSE) so one write stays bounded.
+    func sendData(streamID: Int32, header: UnsafeRawBufferPointer, length: Int) -> Int32 {
+        // Not what the DATA source promised: nothing of the frame goes, and
+        // nghttp2 resets the stream.
+        guard let stream = streams[streamID], stream.queuedBytes >= length else {
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue
+        }
+        pool.append(copying: header, to: &outgoing)
+        stream.take(length, into: &outgoing)
+        outgoingBytes += header.count + length
+        return outgoingBytes >= HTTP2Session.writeBudget ? NGHTTP2_ERR_PAUSE.rawValue : 0
+    }
+
+    /// The read being parsed, narrowed to `bytes` (a DATA payload inside it),
+    /// for a stream to keep instead of a copy; once per read, and only for
+    /// at least half a buffer, so an adopted buffer holds at most twice its
+    /// bytes (the per-stream memory bound stays within 2x of the window).
+    private func adoptRead(_ bytes: UnsafeRawBufferPointer) -> Buffer? {
+        guard !readAdopted, let reading, bytes.count >= pool.bufferSize / 2, reading.narrow(to: bytes) else { return nil }
+        readAdopted = true
+        return reading
     }
 
     func streamClosed(_ id: Int32, code: UInt32) {
@@ -313,10 +359,13 @@ final class HTTP2Session {
         switch event {
         case .data(let buffer):
             receivedSomething = true
+            reading = buffer
+            readAdopted = false
             let result = buffer.withReadableBytes { bytes in
                 nghttp2_session_mem_recv(raw, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count)
             }
-            pool.give(buffer)
+            reading = nil
+            if !readAdopted { pool.give(buffer) }
             if result < 0 {
                 return fail("HTTP/2 protocol error from the gateway: \(String(cString: nghttp2_strerror(Int32(result))))")
             }
@@ -374,23 +423,44 @@ final class HTTP2Session {
         return nil
     }
 
-    /// Drains `nghttp2_session_mem_send` into pool buffers and one transport
-    /// write per round (frames of many streams share TLS records and a write).
+    /// Bytes gathered for one transport write before nghttp2 is asked to stop.
+    static let writeBudget = 256 * 1024
+
+    /// Drains `nghttp2_session_mem_send` into `outgoing` until the budget or
+    /// nghttp2 has nothing more; returns the gathered buffers. On a session
+    /// error nothing gathered is kept and `error` is nghttp2's code.
+    private func gatherFrames(budget: Int, error: inout Int) -> [Buffer] {
+        guard let raw else { return [] }
+        while outgoingBytes < budget {
+            var data: UnsafePointer<UInt8>?
+            let n = nghttp2_session_mem_send(raw, &data)
+            if n < 0 {
+                outgoing.forEach { pool.give($0) }
+                outgoing.removeAll()
+                outgoingBytes = 0
+                error = n
+                return []
+            }
+            // 0: nothing more, or a DATA frame paused it past the budget.
+            guard n > 0, let data else { break }
+            pool.append(copying: UnsafeRawBufferPointer(start: data, count: n), to: &outgoing)
+            outgoingBytes += n
+        }
+        let chunks = outgoing
+        outgoing = []
+        outgoingBytes = 0
+        return chunks
+    }
+
+    /// Sends what nghttp2 has, one transport write per round (frames of
+    /// many streams share TLS records and a write).
     private func sendFrames() {
-        guard let raw else { return }
+        guard raw != nil else { return }
         while !isWriting && !isClosed {
-            var chunks: [Buffer] = []
-            var total = 0
-            while total < 256 * 1024 {
-                var data: UnsafePointer<UInt8>?
-                let n = nghttp2_session_mem_send(raw, &data)
-                if n < 0 {
-                    chunks.forEach { pool.give($0) }
-                    return fail("HTTP/2 session error: \(String(cString: nghttp2_strerror(Int32(n))))")
-                }
-                guard n > 0, let data else { break }
-                pool.append(copying: UnsafeRawBufferPointer(start: data, count: n), to: &chunks)
-                total += n
+            var error = 0
+            let chunks = gatherFrames(budget: HTTP2Session.writeBudget, error: &error)
+            if error < 0 {
+                return fail("HTTP/2 session error: \(String(cString: nghttp2_strerror(Int32(error))))")
             }
             guard !chunks.isEmpty else { return }
             let flushed = transport.writeNow(chunks) { [weak self] error in
@@ -443,15 +513,8 @@ final class HTTP2Session {
     /// done, or after `closeFlushMilliseconds` if the peer does not read.
     /// The closures hold the transport and timer, not the session.
     private func closeTransportAfterFlush() {
-        var chunks: [Buffer] = []
-        if let raw {
-            while true {
-                var data: UnsafePointer<UInt8>?
-                let n = nghttp2_session_mem_send(raw, &data)
-                guard n > 0, let data else { break }
-                pool.append(copying: UnsafeRawBufferPointer(start: data, count: n), to: &chunks)
-            }
-        }
+        var error = 0
+        let chunks = gatherFrames(budget: .max, error: &error)
         let transport = transport
         let timer = UVTimer(loop: loop)
         var done = false

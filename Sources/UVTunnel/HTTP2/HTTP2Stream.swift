@@ -40,6 +40,9 @@ public final class HTTP2Stream: SharedConnectionStream {
 
     // Gateway → local.
     private var inbound: [Buffer] = []
+    /// The last of `inbound` is an adopted transport read whose free space
+    /// may still hold input nghttp2 is parsing: copies start a new buffer.
+    private var inboundSealed = false
     private var wantsData = false
     private var remote = RemoteDirection.open
     /// Set when nghttp2 closed the stream, or the connection broke.
@@ -188,11 +191,21 @@ public final class HTTP2Stream: SharedConnectionStream {
         note()
     }
 
-    /// Keeps the gateway's bytes for the reader; false when nobody will read
-    /// them (reset by us and not yet forgotten by nghttp2).
-    func received(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    /// Keeps the gateway's bytes for the reader: the transport read itself
+    /// when `adopt` gives it (narrowed to them), else a copy. False when
+    /// nobody will read them (reset by us and not yet forgotten by nghttp2).
+    func received(_ bytes: UnsafeRawBufferPointer, adopt: () -> Buffer?) -> Bool {
         guard !isClosed else { return false }
-        pool.append(copying: bytes, to: &inbound)
+        if let read = adopt() {
+            inbound.append(read)
+            inboundSealed = true
+        } else {
+            if inboundSealed {
+                inbound.append(pool.take())
+                inboundSealed = false
+            }
+            pool.append(copying: bytes, to: &inbound)
+        }
         note()
         return true
     }
@@ -207,22 +220,51 @@ public final class HTTP2Stream: SharedConnectionStream {
         note()
     }
 
-    /// The DATA source: what nghttp2 may send now, at most `space` bytes.
-    func produce(into space: UnsafeMutableRawBufferPointer) -> Produced {
-        var written = 0
-        while written < space.count, let first = outbound.first {
-            let n = min(first.count, space.count - written)
-            first.withReadableBytes { bytes in
-                (space.baseAddress! + written).copyMemory(from: bytes.baseAddress!, byteCount: n)
-            }
-            first.consume(n)
-            written += n
-            outboundBytes -= n
-            if first.isEmpty { pool.give(outbound.removeFirst()) }
+    /// How long the next DATA frame should be: the queued buffers that fit
+    /// whole in `limit` (so `take` moves them instead of copying), at least 1
+    /// (nghttp2 asks before the DATA source says whether anything is queued).
+    func preferredFrameLength(limit: Int) -> Int {
+        var total = 0
+        for buffer in outbound {
+            guard total + buffer.count <= limit else { break }
+            total += buffer.count
         }
+        return max(1, total > 0 ? total : min(outboundBytes, limit))
+    }
+
+    /// The DATA source: how many queued bytes the next DATA frame carries,
+    /// at most `limit`. Nothing is copied here: `take` hands the bytes over
+    /// once nghttp2 has framed them (NGHTTP2_DATA_FLAG_NO_COPY).
+    func produce(upTo limit: Int) -> Produced {
+        let n = min(outboundBytes, limit)
+        if n == outboundBytes && local != .open { return .end(n) }
+        return n > 0 ? .bytes(n) : .nothingYet
+    }
+
+    /// Bytes queued toward the gateway.
+    var queuedBytes: Int { outboundBytes }
+
+    /// Moves the first `count` queued bytes (at most `queuedBytes`) behind
+    /// `chunks`, the session's next transport write: whole buffers as they
+    /// are, a part of one by a copy.
+    func take(_ count: Int, into chunks: inout [Buffer]) {
+        var remaining = count
+        while remaining > 0 {
+            let first = outbound[0]
+            if first.count <= remaining {
+                outbound.removeFirst()
+                remaining -= first.count
+                chunks.append(first)
+            } else {
+                first.withReadableBytes { bytes in
+                    pool.append(copying: UnsafeRawBufferPointer(rebasing: bytes[..<remaining]), to: &chunks)
+                }
+                first.consume(remaining)
+                remaining = 0
+            }
+        }
+        outboundBytes -= count
         if writeWaiter != nil && outboundBytes < outboundLimit { note() }
-        if outbound.isEmpty && local != .open { return .end(written) }
-        return written > 0 ? .bytes(written) : .nothingYet
     }
 
     /// nghttp2 forgot the stream: both sides ended (NO_ERROR), or it was reset.

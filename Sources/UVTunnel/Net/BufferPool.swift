@@ -43,6 +43,20 @@ public final class Buffer {
         return n
     }
 
+    /// Keeps only `bytes`, which must lie within the unconsumed bytes: a
+    /// receiver adopts the part of a read a parser pointed it to (an HTTP/2
+    /// DATA payload) instead of copying it. False, and nothing changed, when
+    /// they lie elsewhere. The free space behind them may still hold input
+    /// the parser has not read: the adopter must not fill it until then.
+    public func narrow(to bytes: UnsafeRawBufferPointer) -> Bool {
+        guard let address = bytes.baseAddress else { return false }
+        let offset = address - UnsafeRawPointer(base)
+        guard offset >= start, offset + bytes.count <= end else { return false }
+        start = offset
+        end = offset + bytes.count
+        return true
+    }
+
     /// The unconsumed bytes, copied out (control path only: heads, tests).
     public var bytes: [UInt8] {
         Array(UnsafeRawBufferPointer(start: base + start, count: count))

@@ -45,6 +45,14 @@ final class GatewayH2Session {
     /// Streams something happened to inside nghttp2, in order.
     private var touched: [GatewayH2Stream] = []
     private var isWriting = false
+    /// The transport read `mem_recv` is parsing, while it does, and whether a
+    /// stream adopted it (`adoptRead`): then the stream gives it back.
+    private var reading: Buffer?
+    private var readAdopted = false
+    /// The next transport write, gathered from `mem_send` (control frames,
+    /// copied) and `sendData` (DATA: the streams' own buffers, moved).
+    private var outgoing: [Buffer] = []
+    private var outgoingBytes = 0
     private var isPumping = false
     private var pumpAgain = false
     private(set) var isClosed = false
@@ -53,6 +61,20 @@ final class GatewayH2Session {
     private var onClosed: ((GatewayH2Session) -> Void)?
 
     var openStreams: Int { streams.count }
+
+    /// The longest DATA frame we send (nghttp2 also keeps within the windows
+    /// and the client's SETTINGS_MAX_FRAME_SIZE): four pool buffers, as one
+    /// transport write gathers at most (`writeBudget`). Frames longer than
+    /// the receiver's reads make most reads one payload, which it keeps
+    /// whole (one buffer, one local write, no copy); a bulk stream's frame
+    /// delays the connection's other streams by one write at most.
+    var frameLengthLimit: Int { 4 * loop.buffers.bufferSize }
+    /// SETTINGS_MAX_FRAME_SIZE we offer (default 16 KiB): the client may
+    /// send DATA frames of whole buffers too; nghttp2 hands us a frame's
+    /// payload in chunks as it arrives, so a long frame costs no memory.
+    static let maxFrameSize: UInt32 = 1 << 18
+    /// Bytes gathered for one transport write before nghttp2 is asked to stop.
+    static let writeBudget = 256 * 1024
 
     init(id: Int, transport: ByteStream, loop: EventLoop, options: GatewayOptions, limits: Limits = Limits(),
          logger: Logger, onClosed: @escaping (GatewayH2Session) -> Void) {
@@ -85,6 +107,7 @@ final class GatewayH2Session {
             nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue), value: UInt32(limits.streamWindow)),
             // RFC 8441: extended CONNECT, for connect-udp streams (GatewayH2Stream+UDP.swift).
             nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL.rawValue), value: 1),
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_FRAME_SIZE.rawValue), value: GatewayH2Session.maxFrameSize),
         ]
         _ = nghttp2_submit_settings(raw, UInt8(NGHTTP2_FLAG_NONE.rawValue), &entries, entries.count)
         _ = nghttp2_session_set_local_window_size(raw, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, limits.connectionWindow)
@@ -113,8 +136,33 @@ final class GatewayH2Session {
         // The connection's window opens at once: only the stream's waits for its target.
         if let raw { _ = nghttp2_session_consume_connection(raw, bytes.count) }
         guard let stream = streams[id] else { return }
-        stream.received(bytes)
+        stream.received(bytes) { adoptRead(bytes) }
         touch(stream)
+    }
+
+    /// The read being parsed, narrowed to `bytes` (a DATA payload inside it),
+    /// for a stream to keep instead of a copy; once per read, and only for
+    /// at least half a buffer, so an adopted buffer holds at most twice its bytes.
+    private func adoptRead(_ bytes: UnsafeRawBufferPointer) -> Buffer? {
+        guard !readAdopted, let reading, bytes.count >= loop.buffers.bufferSize / 2,
+              reading.narrow(to: bytes) else { return nil }
+        readAdopted = true
+        return reading
+    }
+
+    /// A DATA frame nghttp2 framed without copying: its 9-byte header, then
+    /// `length` bytes the stream moves from its queue, join the next write.
+    /// Past the write's budget, nghttp2 stops (PAUSE) so one write stays bounded.
+    func sendData(streamID: Int32, header: UnsafeRawBufferPointer, length: Int) -> Int32 {
+        // Not what the DATA source promised: nothing of the frame goes, and
+        // nghttp2 resets the stream.
+        guard let stream = streams[streamID], stream.outboundBytes >= length else {
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue
+        }
+        loop.buffers.appendCopy(of: header, to: &outgoing)
+        stream.take(length, into: &outgoing)
+        outgoingBytes += header.count + length
+        return outgoingBytes >= GatewayH2Session.writeBudget ? NGHTTP2_ERR_PAUSE.rawValue : 0
     }
 
     func streamClosed(_ id: Int32, code: UInt32) {
@@ -158,10 +206,13 @@ final class GatewayH2Session {
     private func transportRead(_ event: ReadEvent) {
         switch event {
         case .data(let buffer):
+            reading = buffer
+            readAdopted = false
             let result = buffer.withReadableBytes { bytes in
                 nghttp2_session_mem_recv(raw, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count)
             }
-            loop.buffers.give(buffer)
+            reading = nil
+            if !readAdopted { loop.buffers.give(buffer) }
             if result < 0 {
                 return finish("HTTP/2 protocol error from the client: \(String(cString: nghttp2_strerror(Int32(result))))")
             }
@@ -213,19 +264,23 @@ final class GatewayH2Session {
     private func sendFrames() {
         guard let raw else { return }
         while !isWriting && !isClosed {
-            var chunks: [Buffer] = []
-            var total = 0
-            while total < 256 * 1024 {
+            while outgoingBytes < GatewayH2Session.writeBudget {
                 var data: UnsafePointer<UInt8>?
                 let n = nghttp2_session_mem_send(raw, &data)
                 if n < 0 {
-                    chunks.forEach { loop.buffers.give($0) }
+                    outgoing.forEach { loop.buffers.give($0) }
+                    outgoing.removeAll()
+                    outgoingBytes = 0
                     return finish("HTTP/2 session error: \(String(cString: nghttp2_strerror(Int32(n))))")
                 }
+                // 0: nothing more, or a DATA frame paused it past the budget.
                 guard n > 0, let data else { break }
-                loop.buffers.appendCopy(of: UnsafeRawBufferPointer(start: data, count: n), to: &chunks)
-                total += n
+                loop.buffers.appendCopy(of: UnsafeRawBufferPointer(start: data, count: n), to: &outgoing)
+                outgoingBytes += n
             }
+            let chunks = outgoing
+            outgoing = []
+            outgoingBytes = 0
             guard !chunks.isEmpty else { return }
             let flushed = transport.writeNow(chunks) { [weak self] error in
                 guard let self, !self.isClosed else { return }

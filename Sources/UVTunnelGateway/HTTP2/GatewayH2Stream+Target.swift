@@ -116,26 +116,50 @@ extension GatewayH2Stream {
         if buffer.isEmpty { loop.buffers.give(buffer) } else { outbound.append(buffer) }
     }
 
-    /// The DATA source (inside nghttp2): at most `space` bytes of the queue.
-    /// Reading the target again (libuv only, never nghttp2) once the queue
-    /// fell to half its limit.
-    func produce(into space: UnsafeMutableRawBufferPointer) -> Produced {
-        var written = 0
-        while written < space.count, let first = outbound.first {
-            let n = min(first.count, space.count - written)
-            first.withReadableBytes { bytes in
-                (space.baseAddress! + written).copyMemory(from: bytes.baseAddress!, byteCount: n)
-            }
-            first.consume(n)
-            written += n
-            outboundBytes -= n
-            if first.isEmpty { loop.buffers.give(outbound.removeFirst()) }
+    /// How long the next DATA frame should be: the queued buffers that fit
+    /// whole in `limit` (so `take` moves them instead of copying), at least 1.
+    func preferredFrameLength(limit: Int) -> Int {
+        var total = 0
+        for buffer in outbound {
+            guard total + buffer.count <= limit else { break }
+            total += buffer.count
         }
+        return max(1, total > 0 ? total : min(outboundBytes, limit))
+    }
+
+    /// The DATA source (inside nghttp2): how many queued bytes the next DATA
+    /// frame carries, at most `limit`; `take` hands them over once nghttp2
+    /// has framed them (NGHTTP2_DATA_FLAG_NO_COPY), nothing is copied here.
+    func produce(upTo limit: Int) -> Produced {
+        let n = min(outboundBytes, limit)
+        if n == outboundBytes && sourceEnded { return .end(n) }
+        return n > 0 ? .bytes(n) : .nothingYet
+    }
+
+    /// Moves the first `count` queued bytes (at most `outboundBytes`) behind
+    /// `chunks`, the session's next transport write: whole buffers as they
+    /// are, a part of one by a copy. Reading the target again (libuv only,
+    /// never nghttp2) once the queue fell to half its limit.
+    func take(_ count: Int, into chunks: inout [Buffer]) {
+        var remaining = count
+        while remaining > 0 {
+            let first = outbound[0]
+            if first.count <= remaining {
+                outbound.removeFirst()
+                remaining -= first.count
+                chunks.append(first)
+            } else {
+                first.withReadableBytes { bytes in
+                    loop.buffers.appendCopy(of: UnsafeRawBufferPointer(rebasing: bytes[..<remaining]), to: &chunks)
+                }
+                first.consume(remaining)
+                remaining = 0
+            }
+        }
+        outboundBytes -= count
         if targetPaused, outboundBytes < outboundLimit / 2, !isTornDown {
             targetPaused = false
             target?.startReading()
         }
-        if outbound.isEmpty && sourceEnded { return .end(written) }
-        return written > 0 ? .bytes(written) : .nothingYet
     }
 }

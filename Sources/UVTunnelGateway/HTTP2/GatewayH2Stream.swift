@@ -35,6 +35,9 @@ final class GatewayH2Stream {
     // Client → target: DATA not yet written to the target; its window stays
     // closed until the target took it.
     var inbound: [Buffer] = []
+    /// The last of `inbound` is an adopted transport read whose free space
+    /// may still hold input nghttp2 is parsing: copies start a new buffer.
+    private var inboundSealed = false
     var clientEnded = false
     var targetShutdownStarted = false
     var targetShutdownDone = false
@@ -77,9 +80,20 @@ final class GatewayH2Stream {
 
     func remoteEnded() { clientEnded = true }
 
-    func received(_ bytes: UnsafeRawBufferPointer) {
+    /// Keeps the client's bytes for the target: the transport read itself
+    /// when `adopt` gives it (narrowed to them), else a copy.
+    func received(_ bytes: UnsafeRawBufferPointer, adopt: () -> Buffer?) {
         guard !isTornDown else { return }
-        loop.buffers.appendCopy(of: bytes, to: &inbound)
+        if let read = adopt() {
+            inbound.append(read)
+            inboundSealed = true
+        } else {
+            if inboundSealed {
+                inbound.append(loop.buffers.take())
+                inboundSealed = false
+            }
+            loop.buffers.appendCopy(of: bytes, to: &inbound)
+        }
     }
 
     func protocolClosed(code: UInt32) {

@@ -36,4 +36,23 @@ final class BufferPoolTests: XCTestCase {
         XCTAssertEqual(pool.releaseUnused(), 0, "it was out for part of this period")
         XCTAssertEqual(pool.releaseUnused(), 1)
     }
+
+    /// An HTTP/2 stream keeps a DATA payload as the very read it arrived in.
+    func testNarrowKeepsOnlyBytesInsideTheUnconsumedOnes() {
+        let pool = BufferPool(bufferSize: 64, maxCached: 4)
+        let buffer = pool.take()
+        buffer.append(Array(0..<40 as Range<UInt8>))
+        buffer.consume(4)
+        let (inside, outside, consumed) = buffer.withReadableBytes { bytes in
+            (UnsafeRawBufferPointer(rebasing: bytes[10..<20]),
+             UnsafeRawBufferPointer(start: bytes.baseAddress! + 30, count: 20),
+             UnsafeRawBufferPointer(start: bytes.baseAddress! - 2, count: 4))
+        }
+        XCTAssertFalse(buffer.narrow(to: outside), "past the written bytes")
+        XCTAssertFalse(buffer.narrow(to: consumed), "partly consumed already")
+        XCTAssertEqual(buffer.count, 36, "a refused narrow changes nothing")
+        XCTAssertTrue(buffer.narrow(to: inside))
+        XCTAssertEqual(buffer.bytes, Array(14..<24 as Range<UInt8>))
+        pool.give(buffer)
+    }
 }
