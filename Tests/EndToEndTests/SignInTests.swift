@@ -78,10 +78,14 @@ final class SignInTests: XCTestCase {
         XCTAssert(try echoRoundTrip(port: tunnel.port, payload: payload) == payload, tunnel.process.stderr)
         // The gateway's log arrives through a pipe: wait for the line rather than race it.
         gateway.process.waitForOutput { $0.contains("answered 401") }
-        XCTAssertEqual(occurrences("answered 401", in: gateway.process.stderr), 1)
-        XCTAssertEqual(browser.starts, 1)
+        // Failed once under ASan in CI here (no 401, gateway log empty, cache
+        // unchanged, yet the echo worked): the message shows which gateway
+        // uvtunnel reached, for the next reader.
+        let context = "gateway port \(gateway.port), stranger port \(stranger.port); uvtunnel's log:\n\(tunnel.process.stderr)"
+        XCTAssertEqual(occurrences("answered 401", in: gateway.process.stderr), 1, context)
+        XCTAssertEqual(browser.starts, 1, context)
         let fresh = try XCTUnwrap(try cachedToken(cache, gateway: gateway))
-        XCTAssertNotEqual(fresh, foreign)
+        XCTAssertNotEqual(fresh, foreign, context)
         XCTAssertFalse(tunnel.process.stderr.contains(fresh) || tunnel.process.stderr.contains(foreign), "a token appears in the log")
     }
 
