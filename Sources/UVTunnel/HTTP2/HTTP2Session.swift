@@ -597,20 +597,3 @@ final class HTTP2Session {
         done?(reason)
     }
 }
-
-extension BufferPool {
-    /// Copies `bytes` (nghttp2's, valid only now) behind the last of
-    /// `buffers`, taking more pool buffers as they fill.
-    func append(copying bytes: UnsafeRawBufferPointer, to buffers: inout [Buffer]) {
-        var offset = 0
-        while offset < bytes.count {
-            if buffers.last.map({ $0.freeSpace == 0 }) ?? true { buffers.append(take()) }
-            let buffer = buffers[buffers.count - 1]
-            offset += buffer.fill { base, space in
-                let n = min(space, bytes.count - offset)
-                base.copyMemory(from: bytes.baseAddress! + offset, byteCount: n)
-                return n
-            }
-        }
-    }
-}

@@ -143,3 +143,20 @@ public final class BufferPool {
         return chunks
     }
 }
+
+extension BufferPool {
+    /// Copies `bytes` (valid only now, e.g. nghttp2's) behind the last of
+    /// `buffers`, taking more pool buffers as they fill.
+    public func append(copying bytes: UnsafeRawBufferPointer, to buffers: inout [Buffer]) {
+        var offset = 0
+        while offset < bytes.count {
+            if buffers.last.map({ $0.freeSpace == 0 }) ?? true { buffers.append(take()) }
+            let buffer = buffers[buffers.count - 1]
+            offset += buffer.fill { base, space in
+                let n = min(space, bytes.count - offset)
+                base.copyMemory(from: bytes.baseAddress! + offset, byteCount: n)
+                return n
+            }
+        }
+    }
+}

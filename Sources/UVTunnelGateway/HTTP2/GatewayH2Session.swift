@@ -159,7 +159,7 @@ final class GatewayH2Session {
         guard let stream = streams[streamID], stream.outboundBytes >= length else {
             return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue
         }
-        loop.buffers.appendCopy(of: header, to: &outgoing)
+        loop.buffers.append(copying: header, to: &outgoing)
         stream.take(length, into: &outgoing)
         outgoingBytes += header.count + length
         return outgoingBytes >= GatewayH2Session.writeBudget ? NGHTTP2_ERR_PAUSE.rawValue : 0
@@ -275,7 +275,7 @@ final class GatewayH2Session {
                 }
                 // 0: nothing more, or a DATA frame paused it past the budget.
                 guard n > 0, let data else { break }
-                loop.buffers.appendCopy(of: UnsafeRawBufferPointer(start: data, count: n), to: &outgoing)
+                loop.buffers.append(copying: UnsafeRawBufferPointer(start: data, count: n), to: &outgoing)
                 outgoingBytes += n
             }
             let chunks = outgoing

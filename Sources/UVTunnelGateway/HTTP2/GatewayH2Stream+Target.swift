@@ -150,7 +150,7 @@ extension GatewayH2Stream {
                 chunks.append(first)
             } else {
                 first.withReadableBytes { bytes in
-                    loop.buffers.appendCopy(of: UnsafeRawBufferPointer(rebasing: bytes[..<remaining]), to: &chunks)
+                    loop.buffers.append(copying: UnsafeRawBufferPointer(rebasing: bytes[..<remaining]), to: &chunks)
                 }
                 first.consume(remaining)
                 remaining = 0

@@ -92,7 +92,7 @@ final class GatewayH2Stream {
                 inbound.append(loop.buffers.take())
                 inboundSealed = false
             }
-            loop.buffers.appendCopy(of: bytes, to: &inbound)
+            loop.buffers.append(copying: bytes, to: &inbound)
         }
     }
 
