@@ -3,17 +3,55 @@ import XCTest
 
 /// A program started by a test, with its stderr (and optionally stdout)
 /// collected, stopped by PID when the test ends.
+/// Everything one pipe of a child delivered, read by a thread of its own
+/// until EOF. The thread holds the pipe and this box strongly, so no byte is
+/// read and then dropped: Foundation's `readabilityHandler` (used before) can
+/// outlive its owner, and a stale handler on a descriptor number that a later
+/// child's pipe reuses read that child's output into nothing (a gateway log
+/// that came out empty under ASan in CI).
+final class PipeReader: @unchecked Sendable {
+    private let lock = NSLock()
+    private var bytes = Data()
+    private var decoded: String?  // cached: tests poll the text every 20 ms
+    private var ended = false
+
+    init(_ pipe: Pipe, name: String) {
+        let thread = Thread { [self] in
+            let fd = pipe.fileHandleForReading.fileDescriptor
+            var chunk = [UInt8](repeating: 0, count: 65_536)
+            while true {
+                let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if count < 0 && errno == EINTR { continue }
+                if count <= 0 { break }
+                lock.withLock { bytes.append(contentsOf: chunk[0..<count]); decoded = nil }
+            }
+            lock.withLock { ended = true }
+            withExtendedLifetime(pipe) {}
+        }
+        thread.name = name
+        thread.start()
+    }
+
+    var text: String {
+        lock.withLock {
+            if let decoded { return decoded }
+            let text = String(decoding: bytes, as: UTF8.self)
+            decoded = text
+            return text
+        }
+    }
+    var hasEnded: Bool { lock.withLock { ended } }
+}
+
+/// A program started by a test, with its stderr (and optionally stdout)
+/// collected, stopped by PID when the test ends.
 final class ChildProcess: @unchecked Sendable {
     let process = Process()
-    private let lock = NSLock()
-    private var stderrText = ""
-    private var stdoutText = ""
     private let stdoutPipe = Pipe()
     private let stderrPipe = Pipe()
     let stdinPipe = Pipe()
     private let captureStdout: Bool
-    /// Pipes whose end (EOF) has been read: every byte the child wrote is in the text.
-    private var pipesEnded = 0
+    private var readers: [PipeReader] = []
 
     init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], captureStdout: Bool = true) throws {
         self.captureStdout = captureStdout
@@ -29,33 +67,16 @@ final class ChildProcess: @unchecked Sendable {
         process.standardInput = stdinPipe
         process.standardError = stderrPipe
         if captureStdout { process.standardOutput = stdoutPipe }
-        stderrPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            guard let self else { return }
-            self.lock.withLock {
-                if data.isEmpty { self.endPipe(handle) } else { self.stderrText += String(decoding: data, as: UTF8.self) }
-            }
-        }
-        if captureStdout {
-            stdoutPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-                let data = handle.availableData
-                guard let self else { return }
-                self.lock.withLock {
-                    if data.isEmpty { self.endPipe(handle) } else { self.stdoutText += String(decoding: data, as: UTF8.self) }
-                }
-            }
-        }
         try process.run()
+        // Readers start after run(): Process closes the child's ends in the
+        // parent then, so EOF comes when the child (and its children) exit.
+        let program = URL(fileURLWithPath: executable).lastPathComponent
+        readers.append(PipeReader(stderrPipe, name: "\(program) stderr"))
+        if captureStdout { readers.append(PipeReader(stdoutPipe, name: "\(program) stdout")) }
     }
 
-    /// Under `lock`: EOF on one pipe; its handler is dropped so it is counted once.
-    private func endPipe(_ handle: FileHandle) {
-        handle.readabilityHandler = nil
-        pipesEnded += 1
-    }
-
-    var stderr: String { lock.withLock { stderrText } }
-    var stdout: String { lock.withLock { stdoutText } }
+    var stderr: String { readers[0].text }
+    var stdout: String { captureStdout ? readers[1].text : "" }
 
     /// Waits until `predicate` holds for stderr+stdout, or fails after `timeout`.
     @discardableResult
@@ -101,9 +122,8 @@ final class ChildProcess: @unchecked Sendable {
         // TSan), so `GatewayFixture.token()` could return "" and
         // `pythonCacheFileName` a wrong name. A grandchild that keeps the pipe
         // open (a browser opener) never gives EOF: bounded (2 s).
-        let pipes = captureStdout ? 2 : 1
         let drained = Date().addingTimeInterval(2)
-        while lock.withLock({ pipesEnded < pipes }) && Date() < drained { Thread.sleep(forTimeInterval: 0.01) }
+        while !readers.allSatisfy(\.hasEnded) && Date() < drained { Thread.sleep(forTimeInterval: 0.01) }
         return process.terminationStatus
     }
 
@@ -114,8 +134,6 @@ final class ChildProcess: @unchecked Sendable {
             process.terminate()
             if waitForExit(timeout: 5) == nil { kill(process.processIdentifier, SIGKILL) }
         }
-        stderrPipe.fileHandleForReading.readabilityHandler = nil
-        if captureStdout { stdoutPipe.fileHandleForReading.readabilityHandler = nil }
     }
 
     deinit { stop() }
