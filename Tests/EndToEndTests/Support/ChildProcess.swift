@@ -40,6 +40,8 @@ final class PipeReader: @unchecked Sendable {
             return text
         }
     }
+    /// The bytes as they came (the text form replaces invalid UTF-8).
+    var data: [UInt8] { lock.withLock { [UInt8](bytes) } }
     var hasEnded: Bool { lock.withLock { ended } }
 }
 
@@ -77,6 +79,7 @@ final class ChildProcess: @unchecked Sendable {
 
     var stderr: String { readers[0].text }
     var stdout: String { captureStdout ? readers[1].text : "" }
+    var stdoutBytes: [UInt8] { captureStdout ? readers[1].data : [] }
 
     /// Waits until `predicate` holds for stderr+stdout, or fails after `timeout`.
     @discardableResult
