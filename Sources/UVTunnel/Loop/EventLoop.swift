@@ -12,6 +12,8 @@ public final class EventLoop {
     public private(set) var connectionChurn = 0
     public private(set) var connectionsOpening = 0
     private var isClosed = false
+    /// A reserve for libuv's own accept spare, should that be lost (see SpareDescriptor).
+    let spareDescriptor = SpareDescriptor()
 
     public init(bufferSize: Int = 64 * 1024, cachedBuffers: Int = 256) throws(UVError) {
         raw = .allocate(capacity: 1)
@@ -47,6 +49,19 @@ public final class EventLoop {
     }
 
     public func connectionClosed() { connectionChurn &+= 1 }
+
+    /// libuv reported EMFILE from accept to a listener: it does that only
+    /// when its spare descriptor is gone, and then retries accept at once,
+    /// forever while the table stays full. Hands it our spare, so its next
+    /// retry sheds the backlog and ends the turn. `emfile_fd` is a field of
+    /// libuv's loop struct (unix), read by its accept path on every EMFILE.
+    /// Returns whether a spare was handed over.
+    @discardableResult
+    func restoreAcceptSpare() -> Bool {
+        guard raw.pointee.emfile_fd < 0, let fd = spareDescriptor.take() else { return false }
+        raw.pointee.emfile_fd = fd
+        return true
+    }
 
     /// Milliseconds of the loop's cached clock.
     public var now: UInt64 { uv_now(raw) }

@@ -31,6 +31,7 @@ public final class TCPListener {
             throw error
         }
         if let bound = boundAddress() { self.address = bound }
+        loop.spareDescriptor.ensure()
     }
 
     /// Adopts a listening socket someone else made (systemd socket activation).
@@ -46,6 +47,7 @@ public final class TCPListener {
             throw error
         }
         if let bound = boundAddress() { address = bound }
+        loop.spareDescriptor.ensure()
     }
 
     public func start(_ body: @escaping (UVStream) -> Void) { onAccept = body }
@@ -73,11 +75,15 @@ public final class TCPListener {
         let this = Unmanaged<TCPListener>.fromOpaque(raw!.pointee.data).takeUnretainedValue()
         guard !this.isClosing else { return }
         if status < 0 {
-            // libuv already drained the backlog for EMFILE (its reserve-fd trick),
-            // so reporting is all that is left; the loop does not spin.
+            // For EMFILE libuv sheds the backlog with its own spare descriptor
+            // and does not call here; it does when that spare is gone, and then
+            // calls accept again at once, forever while the table is full:
+            // give it ours, so that its next try sheds and the turn ends.
+            if status == UV_EMFILE.rawValue || status == UV_ENFILE.rawValue { this.loop.restoreAcceptSpare() }
             this.onAcceptError?(UVError(status, "accept"))
             return
         }
+        this.loop.spareDescriptor.ensure()
         let client: UVStream
         do throws(UVError) {
             client = try UVStream.tcp(loop: this.loop)
