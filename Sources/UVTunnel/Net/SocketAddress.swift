@@ -100,7 +100,7 @@ public struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
         }
         if host.hasPrefix("[") && host.hasSuffix("]") {
             host = String(host.dropFirst().dropLast())
-        } else if host.contains(":") {
+        } else if host.utf8.contains(UInt8(ascii: ":")) {
             throw AddressError(message: "invalid listen address \"\(text)\": put IPv6 addresses in brackets; \(hint)")
         }
         if host.isEmpty { host = "0.0.0.0" }
