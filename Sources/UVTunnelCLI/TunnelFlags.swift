@@ -61,7 +61,7 @@ struct TunnelFlags: ParsableArguments {
     @Flag(name: .customLong(TunnelOption.multiplex.key), help: "Carry tunnels as streams on a few shared HTTP/2 connections to the gateway (falls back to HTTP/1.1 when the gateway does not offer h2).")
     var multiplex = false
 
-    @Option(name: .customLong("max-streams-per-connection"), help: ArgumentHelp("With --multiplex: tunnels per gateway connection at most (the gateway's own limit applies too).", valueName: "n"))
+    @Option(name: .customLong(TunnelOption.maxStreamsPerConnection.key), help: ArgumentHelp("With --multiplex: tunnels per gateway connection at most (the gateway's own limit applies too).", valueName: "n"))
     var maxStreamsPerConnection: Int = 100
 
     @Option(name: .customLong(TunnelOption.metricsAddress.key), help: ArgumentHelp("Serve Prometheus metrics at http://ADDR/metrics.", valueName: "addr"))

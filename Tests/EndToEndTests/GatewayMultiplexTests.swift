@@ -96,4 +96,57 @@ final class GatewayMultiplexTests: XCTestCase {
         try good.send(Array("after".utf8))
         XCTAssertEqual(try good.receive(exactly: 5), Array("after".utf8))
     }
+
+    /// `max-streams-per-connection` in a config file, as a default and per
+    /// route: 8 held tunnels on a route with the default of 4 take two
+    /// connections of 4 streams, 4 on a route that sets 2 take two of 2
+    /// (uvtunnel's streams-per-connection metric; the gateway logs 4 connections).
+    func testMaxStreamsPerConnectionFromAConfigFileIsHonoured() throws {
+        let gateway = try GatewayFixture()
+        let target = try TargetServer(.echo)
+        defer { target.stop() }
+        let dir = TemporaryDirectory()
+        let file = dir.path + "/routes.toml"
+        let ports = (try freeLoopbackPort(), try freeLoopbackPort())
+        let metricsPort = try freeLoopbackPort()
+        try """
+        pomerium-url = "https://127.0.0.1:\(gateway.port)"
+        alternate-ca-path = "\(gateway.caPath)"
+        service-account = "\(try gateway.token())"
+        metrics-addr = "127.0.0.1:\(metricsPort)"
+        multiplex = true
+        max-streams-per-connection = 4
+
+        [[tunnel]]
+        listen = "127.0.0.1:\(ports.0)"
+        route = "127.0.0.1:\(target.port)"
+
+        [[tunnel]]
+        listen = "127.0.0.1:\(ports.1)"
+        route = "127.0.0.1:\(target.port)"
+        max-streams-per-connection = 2
+        """.write(toFile: file, atomically: true, encoding: .utf8)
+        let process = try ChildProcess(Products.tunnel, ["--config", file], environment: ["XDG_CACHE_HOME": dir.path])
+        defer { process.stop() }
+        process.waitForOutput { $0.components(separatedBy: "listening on").count == 3 }
+        // One at a time, each echoed before the next opens: a tunnel goes on a new
+        // connection only when the ones open are full.
+        var held: [TestSocket] = []
+        for port in Array(repeating: ports.0, count: 8) + Array(repeating: ports.1, count: 4) {
+            let socket = try TestSocket.connect(port: port, timeout: 30)
+            let payload = randomBytes(1_000 + held.count)
+            try socket.send(payload)
+            XCTAssert(try socket.receive(exactly: payload.count) == payload, process.stderr)
+            held.append(socket)
+        }
+        let curl = try ChildProcess("/usr/bin/curl", ["-s", "http://127.0.0.1:\(metricsPort)/metrics"])
+        XCTAssertEqual(curl.waitForExit(), 0)
+        let streams = curl.stdout.split(separator: "\n").filter { $0.hasPrefix("uvtunnel_gateway_connection_streams{") }
+            .compactMap { $0.split(separator: " ").last.flatMap { Int($0) } }
+        XCTAssertEqual(streams.sorted(), [2, 2, 4, 4], curl.stdout)
+        XCTAssertEqual(count("opened HTTP/2 connection", in: process.stderr), 4, process.stderr)
+        gateway.process.waitForOutput { _ in self.h2Connections(gateway) == 4 }
+        XCTAssertEqual(h2Connections(gateway), 4, gateway.process.stderr)
+        withExtendedLifetime(held) {}
+    }
 }

@@ -29,7 +29,7 @@ public struct TunnelEntry: Equatable, Sendable {
     public var udpIdleTimeout: Double = 120
     /// `--udp-max-sessions`: UDP client addresses served at once by this entry's listener.
     public var udpMaxSessions = 1_000
-    /// `--max-streams-per-connection` (with `multiplex`; a flag only for now).
+    /// `--max-streams-per-connection` (with `multiplex`): streams per gateway connection at most.
     public var maxStreamsPerConnection = 100
     /// Where it was defined: the command line, or a config file (and its line).
     public var origin: OptionOrigin = .commandLine
@@ -55,6 +55,7 @@ public struct TunnelEntry: Equatable, Sendable {
             if let error = option.check(seconds: value, from: origin) { throw error }
         }
         if let error = TunnelOption.udpMaxSessions.check(integer: udpMaxSessions, from: origin) { throw error }
+        if let error = TunnelOption.maxStreamsPerConnection.check(integer: maxStreamsPerConnection, from: origin) { throw error }
         if `protocol` == .udp {
             if listen == "-" {
                 throw ConfigError(line: line, message: "\(TunnelOption.listen.spelled(for: origin)) - is not supported for UDP (datagrams need a UDP socket); give an address such as 127.0.0.1:5353")
@@ -62,9 +63,6 @@ public struct TunnelEntry: Equatable, Sendable {
             if recheckInterval != nil {
                 throw ConfigError(line: line, message: "\(TunnelOption.recheckInterval.spelled(for: origin)) does not apply to UDP sessions yet; leave it out")
             }
-        }
-        guard (1...10_000).contains(maxStreamsPerConnection) else {
-            throw ConfigError(line: line, message: "--max-streams-per-connection must be between 1 and 10000, got \(maxStreamsPerConnection)")
         }
         if route.isEmpty {
             throw ConfigError(line: line, message: "\(TunnelOption.route.spelled(for: origin)) is missing; give host:port")

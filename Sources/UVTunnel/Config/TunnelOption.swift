@@ -25,6 +25,8 @@ public enum TunnelOption: String, CaseIterable, Sendable {
     case recheckInterval = "recheck-interval"
     case allowFrom = "allow-from"
     case multiplex
+    /// With `multiplex`: tunnels (HTTP/2 streams) per gateway connection at most.
+    case maxStreamsPerConnection = "max-streams-per-connection"
     /// `tcp` (the default) or `udp`: which kind of listener a `[[tunnel]]` is.
     case `protocol`
     case udpIdleTimeout = "udp-idle-timeout"
@@ -73,6 +75,7 @@ public enum TunnelOption: String, CaseIterable, Sendable {
         case .drainTimeout: return .seconds(0...86400)
         case .udpIdleTimeout: return .seconds(0.001...86400)
         case .udpMaxSessions: return .integer(1...1_000_000)
+        case .maxStreamsPerConnection: return .integer(1...10_000)
         case .protocol: return .choice(TunnelProtocol.allCases.map(\.rawValue))
         default: return .string
         }

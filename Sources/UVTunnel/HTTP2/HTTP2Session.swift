@@ -97,6 +97,8 @@ final class HTTP2Session {
     /// us on a protocol error: why a connection that ended "cleanly" ended.
     private var goAwayReceived: UInt32?
     private var goAwaySent: UInt32?
+    /// The CONNECT requests' token and user-agent values, cleaned once.
+    private var headerValues = HTTP2RequestHeaderValues()
     /// Streams the connection had open when it ended (lost with it).
     private(set) var streamsLostAtClose = 0
 
@@ -207,10 +209,11 @@ final class HTTP2Session {
         } else {
             headers = [(":method", "CONNECT", false), (":authority", authority, false)]
         }
-        if let value = token.flatMap(ConnectRequest.authorizationValue(pomeriumToken:)) {
+        let values = headerValues.values(token: token, userAgent: userAgent)
+        if let value = values.authorization {
             headers.append(("authorization", value, true))
         }
-        headers.append(("user-agent", ConnectRequest.headerValue(userAgent: userAgent), false))
+        headers.append(("user-agent", values.userAgent, false))
         let id = HTTP2Callbacks.submitRequest(raw, headers: headers)
         guard id > 0 else {
             // No stream ids left (or nghttp2 refuses for another reason): this

@@ -11,7 +11,7 @@ public final class ReusePortSocket {
     public let address: SocketAddress
 
     /// Binds and listens; `address` may have port 0, then `self.address` has the real one.
-    public init(address: SocketAddress, backlog: Int32 = 1024) throws(UVError) {
+    public init(address: SocketAddress, backlog: Int32 = TCPListener.maximumBacklog) throws(UVError) {
         let fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw UVError(-errno, "socket for \(address)") }
         var on: Int32 = 1

@@ -8,7 +8,9 @@ public struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
 
     public init(ip: String, port: UInt16) throws(AddressError) {
         let status: Int32
-        if ip.contains(":") {
+        // The bytes, not String.contains: with Foundation in the process that
+        // is NSString's range(of:), ~4,500 instructions, on every connect.
+        if ip.utf8.contains(UInt8(ascii: ":")) {
             status = withUnsafeMutablePointer(to: &storage) {
                 $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { uv_ip6_addr(ip, Int32(port), $0) }
             }
@@ -98,7 +100,7 @@ public struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
         }
         if host.hasPrefix("[") && host.hasSuffix("]") {
             host = String(host.dropFirst().dropLast())
-        } else if host.contains(":") {
+        } else if host.utf8.contains(UInt8(ascii: ":")) {
             throw AddressError(message: "invalid listen address \"\(text)\": put IPv6 addresses in brackets; \(hint)")
         }
         if host.isEmpty { host = "0.0.0.0" }

@@ -12,9 +12,19 @@ public final class TCPListener {
     public var onAcceptError: ((UVError) -> Void)?
     public private(set) var address: SocketAddress
 
+    /// The accept queue every listener asks for: as long as the kernel
+    /// allows (Linux caps it at net.core.somaxconn, 4,096 by default). Why
+    /// not less: connects that find the queue full are dropped, and their
+    /// kernels send the SYN again after 1, 3, 7, 15, 31 and 63 s, all of a
+    /// burst at the same moments, so each wave gets in only as many as the
+    /// queue holds. Seen here: 19,000 connects at once while uvtunnel was
+    /// stopped for 8 s (a loaded machine's stand-in) against a queue of
+    /// 1,024: two minutes of waves, and 6,124 connects timed out.
+    public static let maximumBacklog = Int32.max
+
     /// `reusePort` shares the port with other sockets bound the same way
     /// (`--workers`: each worker binds routes added by a reload itself).
-    public init(loop: EventLoop, address: SocketAddress, backlog: Int32 = 1024, reusePort: Bool = false) throws(UVError) {
+    public init(loop: EventLoop, address: SocketAddress, backlog: Int32 = maximumBacklog, reusePort: Bool = false) throws(UVError) {
         self.loop = loop
         self.address = address
         // With a family given, libuv makes the socket now, so options can be set before bind.
@@ -35,7 +45,7 @@ public final class TCPListener {
     }
 
     /// Adopts a listening socket someone else made (systemd socket activation).
-    public init(loop: EventLoop, adopting fd: Int32, backlog: Int32 = 1024) throws(UVError) {
+    public init(loop: EventLoop, adopting fd: Int32, backlog: Int32 = maximumBacklog) throws(UVError) {
         self.loop = loop
         address = try! SocketAddress(ip: "0.0.0.0", port: 0)  // a literal that always parses; replaced below
         try HandleOwnership.initialize(self, handle, what: "adopt socket fd \(fd): uv_tcp_init") { uv_tcp_init(loop.raw, $0) }

@@ -10,7 +10,7 @@ package struct HostPort: Equatable, Sendable {
     package var port: UInt16?
 
     /// The host as written in a URL or authority: brackets around IPv6.
-    package var hostForURL: String { host.contains(":") ? "[\(host)]" : host }
+    package var hostForURL: String { host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]" : host }
 
     /// Why a piece of text is not a host:port, as a phrase that follows
     /// `invalid route "…": `.
@@ -65,7 +65,7 @@ package struct HostPort: Equatable, Sendable {
             host = String(decoding: name, as: UTF8.self)
         }
 
-        let shownHost = host.contains(":") ? "[\(host)]" : host
+        let shownHost = host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]" : host
         guard !rest.isEmpty else {
             if portRequired {
                 throw Problem("missing port; use host:port, e.g. \(shownHost):5432")

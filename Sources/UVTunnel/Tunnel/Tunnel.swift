@@ -36,6 +36,16 @@ public final class Tunnel {
     /// cost every idle tunnel ~400 bytes (a handler box and a dictionary), so
     /// the id is added only when a line is logged.
     private let serverLogger: Logger
+    /// The line's logger, with the tunnel's id (and its connection and
+    /// stream on a shared one). Built only for a line that is printed:
+    /// setting metadata makes the handler format all of it again, which was
+    /// a quarter of the client's instructions per `--multiplex` tunnel.
+    private func log(_ level: Logger.Level, _ message: @autoclosure () -> Logger.Message,
+                     metadata: @autoclosure () -> Logger.Metadata? = nil) {
+        guard serverLogger.logLevel <= level else { return }
+        logger.log(level: level, message(), metadata: metadata())
+    }
+
     private var logger: Logger {
         var logger = serverLogger
         logger[metadataKey: "tunnel"] = "\(id)"
@@ -97,7 +107,7 @@ public final class Tunnel {
         case .now(let token): connect(with: token)
         case .later:
             state = .waitingForToken
-            logger.debug("waiting for sign-in")
+            log(.debug, "waiting for sign-in")
         case .failed(let failure): close(.failed(.signIn(failure)))
         }
     }
@@ -113,7 +123,7 @@ public final class Tunnel {
     private func connect(with token: String?) {
         sentToken = token
         state = .connecting
-        logger.debug("connecting", metadata: ["gateway": "\(connector.gatewayName)", "destination": "\(options.route.destination)"])
+        log(.debug, "connecting", metadata: ["gateway": "\(connector.gatewayName)", "destination": "\(options.route.destination)"])
         attempt = connector.open(destination: options.route.destination, token: token) { [weak self] result in
             guard let self else {
                 if case .success(let stream) = result { stream.close() }
@@ -135,7 +145,7 @@ public final class Tunnel {
         // 3xx/401: get a token from one shared sign-in and try once more. The
         // local side has not been read, so nothing the client sent is lost meanwhile.
         retried = true
-        logger.info("auth required: \(ConnectOutcome.logMessage(status: status))")
+        log(.info, "auth required: \(ConnectOutcome.logMessage(status: status))")
         state = .waitingForToken
         proceed(tokens.rejected(sentToken) { [weak self] result in self?.tokenArrived(result) })
     }
@@ -152,7 +162,7 @@ public final class Tunnel {
             lifetimeTimer = timer
             timer.start(milliseconds: lifetime) { [weak self] in self?.close(.failed(.lifetimeReached(milliseconds: lifetime))) }
         }
-        logger.debug("connected")
+        log(.debug, "connected")
         let relay = Relay(a: local, b: gateway, pool: loop.buffers, loop: loop) { [weak self] end in
             switch end {
             case .completed: self?.close(.completed)
@@ -200,17 +210,17 @@ public final class Tunnel {
         switch outcome {
         case .completed:
             let note = localLeftFirst ? " (the local client left first)" : ""
-            logger.info("disconnected \(destination): \(up) bytes up, \(down) bytes down, \(seconds.formatted1)s\(note)")
+            log(.info, "disconnected \(destination): \(up) bytes up, \(down) bytes down, \(seconds.formatted1)s\(note)")
         case .failed(let failure):
             let reason = options.explain(failure)
             if failure.isRefusal {
-                logger.error("refused \(destination): \(reason)")
+                log(.error, "refused \(destination): \(reason)")
             } else if failure == .shutdown(drained: false) {
-                logger.info("failed \(destination): \(reason)")  // the user stopped uvtunnel: not an error
+                log(.info, "failed \(destination): \(reason)")  // the user stopped uvtunnel: not an error
             } else if wasRelaying {
-                logger.warning("disconnected \(destination): \(up) bytes up, \(down) bytes down, \(seconds.formatted1)s: \(reason)")
+                log(.warning, "disconnected \(destination): \(up) bytes up, \(down) bytes down, \(seconds.formatted1)s: \(reason)")
             } else {
-                logger.error("failed \(destination): \(reason)")
+                log(.error, "failed \(destination): \(reason)")
             }
         }
         relay = nil

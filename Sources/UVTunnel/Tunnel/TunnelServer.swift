@@ -58,7 +58,7 @@ public final class TunnelServer {
 
     /// Starts listening; returns the bound address (the real port for `:0`).
     @discardableResult
-    public func listen(on address: SocketAddress, backlog: Int32 = 1024, reusePort: Bool = false) throws(UVError) -> SocketAddress {
+    public func listen(on address: SocketAddress, backlog: Int32 = TCPListener.maximumBacklog, reusePort: Bool = false) throws(UVError) -> SocketAddress {
         try serve(try TCPListener(loop: loop, address: address, backlog: backlog, reusePort: reusePort))
     }
 

@@ -94,7 +94,7 @@ extension GatewayH2Stream {
 
     /// Like a TCP reset in RFC 9113 section 8.5: RST_STREAM(CONNECT_ERROR).
     private func targetFailed(_ reason: String) {
-        logger.debug("stream reset: \(reason)")
+        log(.debug, "stream reset: \(reason)")
         session?.reset(self, code: NGHTTP2_CONNECT_ERROR.rawValue)
         tearDown()
     }

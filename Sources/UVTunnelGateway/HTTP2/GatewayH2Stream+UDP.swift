@@ -35,7 +35,7 @@ extension GatewayH2Stream {
                 do throws(UVError) {
                     try udp.start(target: address, loop: self.loop)
                 } catch {
-                    self.logger.debug("stream reset: UDP socket for \(destination): \(error.reason)")
+                    self.log(.debug, "stream reset: UDP socket for \(destination): \(error.reason)")
                     session.reset(self, code: NGHTTP2_INTERNAL_ERROR.rawValue)
                     self.tearDown()
                 }
@@ -107,7 +107,7 @@ final class GatewayH2UDPSession: ByteStream {
             stream.sourceEnded = true
             return session.resume(stream)
         }
-        stream.logger.debug("stream reset: capsule stream: \(reason)")
+        stream.log(.debug, "stream reset: capsule stream: \(reason)")
         session.reset(stream, code: NGHTTP2_PROTOCOL_ERROR.rawValue)
         stream.tearDown()
     }

@@ -13,7 +13,7 @@ struct ConnectTarget: Equatable, Sendable, CustomStringConvertible {
         self.port = port
     }
 
-    var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    var description: String { host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
     /// True for names and literals that can only mean this machine.
     var isLoopback: Bool {

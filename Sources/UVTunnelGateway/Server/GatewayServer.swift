@@ -26,7 +26,7 @@ public final class GatewayServer {
 
     @discardableResult
     public func listen(on address: SocketAddress) throws(UVError) -> SocketAddress {
-        let listener = try TCPListener(loop: loop, address: address, backlog: 4096)
+        let listener = try TCPListener(loop: loop, address: address, backlog: TCPListener.maximumBacklog)
         listener.onAcceptError = { [weak self] error in self?.logger.warning("accept failed: \(error.reason)") }
         listener.start { [weak self] client in
             guard let self else { return client.close() }

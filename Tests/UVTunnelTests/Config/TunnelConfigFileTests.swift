@@ -106,6 +106,41 @@ final class TunnelConfigFileTests: XCTestCase {
                        "the route is checked when the entry is put to work, not by the reader")
     }
 
+    /// `max-streams-per-connection` as a default and per tunnel, like `multiplex`.
+    func testMaxStreamsPerConnectionIsADefaultAndAPerTunnelKey() throws {
+        let config = try TunnelConfigFile.parse("""
+        multiplex = true
+        max-streams-per-connection = 300
+
+        [[tunnel]]
+        listen = "127.0.0.1:1"
+        route = "db:1"
+
+        [[tunnel]]
+        listen = "127.0.0.1:2"
+        route = "db:2"
+        max-streams-per-connection = 1_000
+        """)
+        XCTAssertEqual(config.tunnels.map(\.maxStreamsPerConnection), [300, 1_000])
+        XCTAssertEqual(config.tunnels.map(\.multiplex), [true, true])
+        let unset = try TunnelConfigFile.parse("[[tunnel]]\nlisten = \"127.0.0.1:1\"\nroute = \"db:1\"\n")
+        XCTAssertEqual(unset.tunnels.first?.maxStreamsPerConnection, 100, "the flag's default")
+    }
+
+    func testMaxStreamsPerConnectionMistakesNameTheirLine() {
+        let table = "[[tunnel]]\nlisten = \"127.0.0.1:1\"\nroute = \"db:1\"\nmultiplex = true\n"
+        XCTAssertEqual(error(table + "max-streams-per-connection = 0\n")?.description,
+                       "line 5: max-streams-per-connection must be between 1 and 10000, got 0")
+        XCTAssertEqual(error(table + "max-streams-per-connection = 10_001\n")?.description,
+                       "line 5: max-streams-per-connection must be between 1 and 10000, got 10001")
+        XCTAssertEqual(error(table + "max-streams-per-connection = \"100\"\n")?.description,
+                       "line 5: max-streams-per-connection must be a whole number")
+        XCTAssertEqual(error(table + "max-streams-per-connection = 2.5\n")?.description,
+                       "line 5: max-streams-per-connection must be a whole number")
+        XCTAssertEqual(error("max-streams-per-connection = -3\n" + table)?.description,
+                       "line 1: max-streams-per-connection must be between 1 and 10000, got -3")
+    }
+
     func testTOMLBeyondTheOldSubsetParses() throws {
         // Underscores in numbers, literal and multi-line strings, a multi-line
         // array, inline comments, a quoted key: TOML 1.0 as TOMLKit reads it.

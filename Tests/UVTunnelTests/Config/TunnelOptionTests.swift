@@ -62,6 +62,22 @@ final class TunnelOptionTests: XCTestCase {
         }
     }
 
+    /// `--max-streams-per-connection` and its config key share one range and message.
+    func testMaxStreamsPerConnectionRangeNamesTheFlagOrTheKey() {
+        var entry = TunnelEntry()
+        entry.route = "db:5432"
+        entry.maxStreamsPerConnection = 10_000
+        XCTAssertNoThrow(try entry.validate())
+        entry.maxStreamsPerConnection = 0
+        XCTAssertThrowsError(try entry.validate()) { error in
+            XCTAssertEqual((error as? ConfigError)?.description, "--max-streams-per-connection must be between 1 and 10000, got 0")
+        }
+        entry.line = 4
+        XCTAssertThrowsError(try entry.validate()) { error in
+            XCTAssertEqual((error as? ConfigError)?.description, "line 4: max-streams-per-connection must be between 1 and 10000, got 0")
+        }
+    }
+
     /// The config reader checks each key's value as the table's `kind` says.
     func testConfigReaderFollowsEachOptionsKind() {
         for option in TunnelOption.allCases {

@@ -16,7 +16,7 @@ struct Serve: ParsableCommand {
     func run() throws {
         signal(SIGPIPE, SIG_IGN)
         let loop = try EventLoop()
-        let listener = try TCPListener(loop: loop, address: try SocketAddress.parseListen(listen), backlog: 4096)
+        let listener = try TCPListener(loop: loop, address: try SocketAddress.parseListen(listen), backlog: TCPListener.maximumBacklog)
         var seed: UInt64 = 1
         let sinkTotal = SinkTotal()
         listener.start { stream in
