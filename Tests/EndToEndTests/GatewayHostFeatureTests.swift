@@ -151,27 +151,7 @@ final class GatewayHostFeatureTests: XCTestCase {
     }
 
     func testRecheckClosesTunnelsWhenThePolicyNoLongerAdmitsThem() throws {
-        let target = try TargetServer(.echo)
-        let dir = TemporaryDirectory()
-        let allow = dir.path + "/allow"
-        try "127.0.0.1:\(target.port)\n".write(toFile: allow, atomically: true, encoding: .utf8)
-        let gateway = try GatewayFixture(["--allow-file", allow])
-        // debug: each recheck logs its answer, so the test waits for them, not for a time.
-        let tunnel = try TunnelFixture(TunnelFixture.arguments(gateway: gateway, targetPort: target.port, token: try gateway.token())
-                                       + ["--recheck-interval", "1s"], environment: ["LOG_LEVEL": "debug"])
-        let socket = try TestSocket.connect(port: tunnel.port, timeout: 30)
-        try socket.send([1])
-        XCTAssertEqual(try socket.receive(exactly: 1), [1])
-        // Two rechecks pass while the policy admits us.
-        tunnel.process.waitForOutput { $0.components(separatedBy: "recheck probe: success").count > 2 }
-        try socket.send([2])
-        XCTAssertEqual(try socket.receive(exactly: 1), [2], "still open while admitted")
-
-        try "# nothing allowed now\n".write(toFile: allow, atomically: true, encoding: .utf8)
-        gateway.process.signal(SIGHUP)
-        gateway.process.waitForOutput { $0.contains("policy reloaded") }
-        XCTAssertTrue(socket.waitForClose(timeout: 10), "the recheck closes the tunnel")
-        tunnel.process.waitForOutput { $0.contains("recheck: the gateway answered 403 access denied") }
+        try checkRecheckClosesTunnelsWhenThePolicyChanges()
     }
 
     func testSystemdSocketActivation() throws {
