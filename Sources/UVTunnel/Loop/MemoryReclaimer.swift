@@ -4,8 +4,10 @@ import Logging
 /// Gives memory back after a burst: once a period (1 s), the loop's buffer
 /// pool frees the buffers nobody took during it, and on the first period
 /// without connection churn after some, the heap's free pages go back to the
-/// kernel (`HeapTrimTrigger`). Nothing here runs on the relay's path: the
-/// timer only reads counters the loop and the pool keep anyway.
+/// kernel (`HeapTrimTrigger`); on mimalloc, page spans freed at any time go
+/// back at once (`HeapTrim.decommitFreedSpansAtOnce`). Nothing here runs on
+/// the relay's path: the timer only reads counters the loop and the pool
+/// keep anyway.
 public final class MemoryReclaimer {
     public struct Settings: Equatable, Sendable {
         public var releasePoolBuffers = true
@@ -50,6 +52,9 @@ public final class MemoryReclaimer {
         self.trim = trim
         trigger = HeapTrimTrigger(churn: loop.connectionChurn)
         timer = UVTimer(loop: loop)
+        if settings.trimHeap, HeapTrim.decommitFreedSpansAtOnce() {
+            logger.debug("mimalloc gives freed page spans back at once")
+        }
         guard settings.releasePoolBuffers || settings.trimHeap else { return }
         timer.start(milliseconds: periodMilliseconds, repeat: periodMilliseconds) { [weak self] in self?.tick() }
         // Housekeeping: the loop still ends when the last real handle closes.
