@@ -19,7 +19,8 @@ public final class MemoryReclaimer {
         }
 
         /// `UVTUNNEL_RECLAIM` (diagnostics and perf/hold-rss's side-by-side
-        /// runs): `none`, `pool`, `trim` or `pool,trim` (the default).
+        /// runs): `none`, `pool`, `trim` or `pool,trim` (the default). `trim`
+        /// also covers mimalloc's immediate decommit of freed page spans.
         public static func parse(_ text: String?) throws(ReclaimSettingError) -> Settings {
             guard let text else { return Settings() }
             let words = Set(text.split(separator: ",").map { String($0.filter { $0 != " " }) })
