@@ -4,8 +4,10 @@ import Logging
 /// Gives memory back after a burst: once a period (1 s), the loop's buffer
 /// pool frees the buffers nobody took during it, and on the first period
 /// without connection churn after some, the heap's free pages go back to the
-/// kernel (`HeapTrimTrigger`). Nothing here runs on the relay's path: the
-/// timer only reads counters the loop and the pool keep anyway.
+/// kernel (`HeapTrimTrigger`); on mimalloc, page spans freed at any time go
+/// back at once (`HeapTrim.decommitFreedSpansAtOnce`). Nothing here runs on
+/// the relay's path: the timer only reads counters the loop and the pool
+/// keep anyway.
 public final class MemoryReclaimer {
     public struct Settings: Equatable, Sendable {
         public var releasePoolBuffers = true
@@ -17,7 +19,8 @@ public final class MemoryReclaimer {
         }
 
         /// `UVTUNNEL_RECLAIM` (diagnostics and perf/hold-rss's side-by-side
-        /// runs): `none`, `pool`, `trim` or `pool,trim` (the default).
+        /// runs): `none`, `pool`, `trim` or `pool,trim` (the default). `trim`
+        /// also covers mimalloc's immediate decommit of freed page spans.
         public static func parse(_ text: String?) throws(ReclaimSettingError) -> Settings {
             guard let text else { return Settings() }
             let words = Set(text.split(separator: ",").map { String($0.filter { $0 != " " }) })
@@ -50,6 +53,9 @@ public final class MemoryReclaimer {
         self.trim = trim
         trigger = HeapTrimTrigger(churn: loop.connectionChurn)
         timer = UVTimer(loop: loop)
+        if settings.trimHeap, HeapTrim.decommitFreedSpansAtOnce() {
+            logger.debug("mimalloc gives freed page spans back at once")
+        }
         guard settings.releasePoolBuffers || settings.trimHeap else { return }
         timer.start(milliseconds: periodMilliseconds, repeat: periodMilliseconds) { [weak self] in self?.tick() }
         // Housekeeping: the loop still ends when the last real handle closes.
