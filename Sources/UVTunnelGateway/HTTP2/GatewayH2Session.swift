@@ -55,7 +55,8 @@ final class GatewayH2Session {
     private var outgoingBytes = 0
     private var isPumping = false
     private var pumpAgain = false
-    /// The next-turn pump of a full read (`transportRead`), made when first needed.
+    /// The next-turn pump of a full read (`transportRead`) and of target
+    /// reads (`resume`), made when first needed.
     private var soon: UVTimer?
     private var soonArmed = false
     private(set) var isClosed = false
@@ -185,11 +186,15 @@ final class GatewayH2Session {
         pump()
     }
 
-    /// The stream queued bytes or its source ended: DATA may go.
+    /// The stream queued bytes or its source ended: DATA may go. A target's
+    /// read sends nothing itself: the DATA of every target read in one loop
+    /// turn leaves on the next in one transport write (few TLS records, one
+    /// syscall), not one write per target read, as the client batches its
+    /// tunnels' writes.
     func resume(_ stream: GatewayH2Stream) {
         guard let raw, streams[stream.id] === stream else { return }
         _ = nghttp2_session_resume_data(raw, stream.id)
-        pump()
+        if isPumping { pump() } else { pumpNextTurn() }
     }
 
     /// The target took `count` of the client's bytes: the client may send that many more.
