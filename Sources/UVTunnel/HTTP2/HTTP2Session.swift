@@ -362,6 +362,13 @@ final class HTTP2Session {
         switch event {
         case .data(let buffer):
             receivedSomething = true
+            // A full read is seldom the last of its drain (TLS fills a buffer
+            // before it starts the next; libuv reads again after a full
+            // read): its events wait for the read that ends the drain, or
+            // for the next turn, so what one socket read brought a stream
+            // reaches its reader together, as one local write, not one per
+            // buffer (a frame header past a full buffer was a write of its own).
+            let moreMayFollow = buffer.freeSpace == 0
             reading = buffer
             readAdopted = false
             let result = buffer.withReadableBytes { bytes in
@@ -372,10 +379,15 @@ final class HTTP2Session {
             if result < 0 {
                 return fail("HTTP/2 protocol error from the gateway: \(String(cString: nghttp2_strerror(Int32(result))))")
             }
-            pump(deliver: true)
+            if moreMayFollow { armSoon() } else { pump(deliver: true) }
         case .eof:
+            // What came before the end is told first, as it would have been
+            // had the end come on a later turn (a stream the gateway ended
+            // cleanly reads EOF, not the lost connection).
+            pump(deliver: true)
             fail("the gateway closed the connection")
         case .error(let error):
+            pump(deliver: true)
             fail(error.message)
         }
     }

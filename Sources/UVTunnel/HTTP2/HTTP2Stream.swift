@@ -61,6 +61,8 @@ public final class HTTP2Stream: SharedConnectionStream {
     private var isNoted = false
     /// Inside `deliver`: a consumer's nested `startReading` only says so.
     private var isDelivering = false
+    /// Bytes the reader took with `takeReceived` during `deliverInbound`.
+    private var takenAlongside = 0
 
     init(id: Int32, session: HTTP2Session, onResponse: @escaping (Result<Int, HTTP2Failure>) -> Void) {
         self.id = id
@@ -86,6 +88,24 @@ public final class HTTP2Stream: SharedConnectionStream {
 
     public func stopReading() {
         wantsData = false
+    }
+
+    /// The relay's gather: the buffers queued behind the one being delivered
+    /// go in the same local write (one syscall per transport read, not one
+    /// per payload). Their window reopens with the delivered one's.
+    public func takeReceived(into buffers: inout [Buffer], limit: Int) {
+        guard !isClosed, wantsData else { return }
+        var total = 0
+        for buffer in buffers { total += buffer.count }
+        var moved = 0
+        while let next = inbound.first, total + next.count <= limit {
+            inbound.removeFirst()
+            total += next.count
+            moved += next.count
+            buffers.append(next)
+        }
+        guard moved > 0 else { return }
+        if isDelivering { takenAlongside += moved } else { session?.consumed(moved, on: self) }
     }
 
     public func write(_ buffers: [Buffer], completion: @escaping (StreamError?) -> Void) {
@@ -337,6 +357,8 @@ public final class HTTP2Stream: SharedConnectionStream {
                 continue
             }
             onRead(.data(buffer))
+            taken += takenAlongside
+            takenAlongside = 0
         }
         if taken > 0 { session?.consumed(taken, on: self) }
         guard wantsData, !isClosed, inbound.isEmpty, remote != .endTold else { return }

@@ -52,8 +52,16 @@ public protocol ByteStream: AnyObject {
     /// without reading (for a source the relay has paused): nil while it may
     /// still be there. Streams with no socket of their own say nil.
     func departure() -> StreamError?
+    /// Called from inside `onRead(.data)`: moves bytes this stream has
+    /// already received and holds for the reader (whole buffers, in order)
+    /// behind `buffers`, while their total stays within `limit`, so the
+    /// relay passes them on in the same write as the one being handled. An
+    /// HTTP/2 stream holds several per transport read (a kept payload, a
+    /// copied one); a socket holds none.
+    func takeReceived(into buffers: inout [Buffer], limit: Int)
 }
 
 extension ByteStream {
     public func departure() -> StreamError? { nil }
+    public func takeReceived(into buffers: inout [Buffer], limit: Int) {}
 }

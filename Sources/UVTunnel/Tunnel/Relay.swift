@@ -1,10 +1,11 @@
 /// Copies bytes both ways between two streams until both directions have
 /// ended, preserving order and half-close.
 ///
-/// Each direction has at most one buffer in flight: a read the sink's socket
+/// Each direction has at most one write in flight: a read the sink's socket
 /// cannot take at once stops its source until the queued write completes, so
 /// a slow reader pauses the fast writer and memory per tunnel stays bounded
-/// (two pool buffers at most). A read the socket takes whole leaves nothing in
+/// (one read per direction; a source that holds more received bytes, an
+/// HTTP/2 stream, adds them to the same write up to `gatherLimit`). A read the socket takes whole leaves nothing in
 /// flight, and the source keeps reading in the same loop turn.
 /// EOF from one side becomes a write shutdown of the other; the opposite
 /// direction keeps flowing until its own EOF.
@@ -59,6 +60,10 @@ public final class Relay {
     private let pool: BufferPool
     /// nil without a loop (a relay over in-memory streams has no sockets to ask).
     private var pausedCheck: PausedSourceCheck?
+
+    /// Bytes one write carries at most when the source holds more than the
+    /// read at hand: four pool buffers, as one HTTP/2 transport write.
+    private var gatherLimit: Int { 4 * pool.bufferSize }
 
     public var bytesAToB: Int64 { aToB.bytes }
     public var bytesBToA: Int64 { bToA.bytes }
@@ -132,8 +137,10 @@ public final class Relay {
     /// source, and `written` restarts it (a failed write's completion, which
     /// may come before this returns, ends the relay instead).
     private func forward(_ buffer: Buffer, on direction: Direction) -> Bool {
-        direction.bytes += Int64(buffer.count)
-        return direction.sink.writeNow([buffer], otherwise: direction.written)
+        var buffers = [buffer]
+        direction.source.takeReceived(into: &buffers, limit: gatherLimit)
+        for taken in buffers { direction.bytes += Int64(taken.count) }
+        return direction.sink.writeNow(buffers, otherwise: direction.written)
     }
 
     private func paused(_ direction: Direction) {

@@ -55,6 +55,10 @@ final class GatewayH2Session {
     private var outgoingBytes = 0
     private var isPumping = false
     private var pumpAgain = false
+    /// The next-turn pump of a full read (`transportRead`) and of target
+    /// reads (`resume`), made when first needed.
+    private var soon: UVTimer?
+    private var soonArmed = false
     private(set) var isClosed = false
     /// Each stream's answer (the server counts them as it counts HTTP/1.1's).
     var onAnswered: ((Int) -> Void)?
@@ -94,6 +98,7 @@ final class GatewayH2Session {
     }
 
     deinit {
+        soon?.close()
         if let raw { nghttp2_session_del(raw) }
         context.release()
     }
@@ -181,11 +186,15 @@ final class GatewayH2Session {
         pump()
     }
 
-    /// The stream queued bytes or its source ended: DATA may go.
+    /// The stream queued bytes or its source ended: DATA may go. A target's
+    /// read sends nothing itself: the DATA of every target read in one loop
+    /// turn leaves on the next in one transport write (few TLS records, one
+    /// syscall), not one write per target read, as the client batches its
+    /// tunnels' writes.
     func resume(_ stream: GatewayH2Stream) {
         guard let raw, streams[stream.id] === stream else { return }
         _ = nghttp2_session_resume_data(raw, stream.id)
-        pump()
+        if isPumping { pump() } else { pumpNextTurn() }
     }
 
     /// The target took `count` of the client's bytes: the client may send that many more.
@@ -206,6 +215,11 @@ final class GatewayH2Session {
     private func transportRead(_ event: ReadEvent) {
         switch event {
         case .data(let buffer):
+            // A full read is seldom the last of its drain (TLS fills a buffer
+            // before it starts the next): the streams act on the read that
+            // ends the drain, or next turn, so a stream's payloads of one
+            // socket read reach its target as one write, not one per buffer.
+            let moreMayFollow = buffer.freeSpace == 0
             reading = buffer
             readAdopted = false
             let result = buffer.withReadableBytes { bytes in
@@ -216,11 +230,26 @@ final class GatewayH2Session {
             if result < 0 {
                 return finish("HTTP/2 protocol error from the client: \(String(cString: nghttp2_strerror(Int32(result))))")
             }
-            pump()
+            if moreMayFollow { pumpNextTurn() } else { pump() }
         case .eof:
+            // What came before the end goes to the targets first.
+            pump()
             finish(nil)
         case .error(let error):
+            pump()
             finish(error.message)
+        }
+    }
+
+    private func pumpNextTurn() {
+        guard !soonArmed, !isClosed else { return }
+        soonArmed = true
+        let timer = soon ?? UVTimer(loop: loop)
+        soon = timer
+        timer.start(milliseconds: 0) { [weak self] in
+            guard let self else { return }
+            self.soonArmed = false
+            self.pump()
         }
     }
 
@@ -306,6 +335,8 @@ final class GatewayH2Session {
     private func finish(_ reason: String?) {
         guard !isClosed else { return }
         isClosed = true
+        soon?.close()
+        soon = nil
         if let reason { logger.debug("HTTP/2 connection closed: \(reason)") }
         let open = streams.values.sorted { $0.id < $1.id } + touched
         streams.removeAll()

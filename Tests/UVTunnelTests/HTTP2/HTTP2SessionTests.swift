@@ -491,6 +491,42 @@ final class HTTP2SessionTests: XCTestCase {
     }
 
     /// What many tunnels write in one loop turn leaves in one transport write.
+    /// What a stream holds for its reader leaves together: a relay's
+    /// `takeReceived` moves the buffers queued behind the one delivered (up
+    /// to its limit), so they go out in one local write, and their window
+    /// reopens as if each had been delivered on its own.
+    func testTheBuffersQueuedForAReaderAreTakenWithTheFirstAndTheirWindowReopens() {
+        let (stream, _, id) = openStream()
+        var gathers: [[UInt8]] = []
+        var limit = 1 << 20
+        stream.onRead = { [loop] event in
+            guard case .data(let first) = event else { return }
+            var taken = [first]
+            stream.takeReceived(into: &taken, limit: limit)
+            gathers.append(taken.flatMap { $0.bytes })
+            taken.forEach { loop!.buffers.give($0) }
+        }
+        // The reader has not started: 200 KB wait in several pool buffers.
+        let first = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 13) }
+        server.send(first, on: id)
+        spin("the first bytes to wait at the stream") { session.bufferedInbound == first.count }
+        stream.startReading()
+        spin("the reader to take them") { gathers.joined().count == first.count }
+        XCTAssertEqual(gathers.count, 1, "four buffers' bytes in one take: \(gathers.map(\.count))")
+        XCTAssert(Array(gathers.joined()) == first, "bytes differ")
+        XCTAssertEqual(session.bufferedInbound, 0)
+        // With a limit of two buffers, takes are at most two buffers; 3 MiB
+        // (three windows) arrive only if every take reopened the window it held.
+        limit = 2 * loop.buffers.bufferSize
+        gathers.removeAll()
+        let more = (0..<(3 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 5) }
+        server.send(more, on: id)
+        spin("three windows' worth") { gathers.joined().count == more.count }
+        XCTAssert(Array(gathers.joined()) == more, "bytes differ")
+        XCTAssert(gathers.allSatisfy { $0.count <= limit }, "no take past its limit")
+        stream.close()
+    }
+
     func testWritesOfManyStreamsInOneTurnLeaveInOneTransportWrite() {
         let opened = (0..<20).map { _ in openStream() }
         spin("the streams to settle") { opened.allSatisfy { server.streams[$0.2] != nil } }
