@@ -97,6 +97,12 @@ public final class UVStream: ByteStream, HandleCloseObserver {
         uv_tcp_keepalive(cshim_as_tcp(handle), 1, seconds + extra)
     }
 
+    /// The socket's descriptor, nil when it has none (not open, or a pipe not yet opened).
+    var descriptor: Int32? {
+        var fd: uv_os_fd_t = -1
+        return uv_fileno(cshim_as_handle(handle), &fd) == 0 ? fd : nil
+    }
+
     /// The socket's keepalive idle time in seconds (TCP_KEEPIDLE), nil without a socket.
     var keepAliveIdleSeconds: Int32? {
         var fd: uv_os_fd_t = -1
