@@ -9,7 +9,7 @@ import CShims
 /// Buffering is bounded both ways: incoming bytes wait here only within the
 /// stream's window (the window reopens as the reader takes them), outgoing
 /// bytes up to `outboundLimit` before the writer is paused.
-public final class HTTP2Stream: SharedConnectionStream {
+public final class HTTP2Stream: SharedConnectionStream, H2DataStream {
     let id: Int32
     /// The connection's number, for log lines.
     private let connectionID: Int

@@ -10,7 +10,7 @@ import UVTunnel
 ///
 /// Called by its session only outside nghttp2 (`act`), except for the
 /// recording methods (`header`, `received`, ..., `produce`).
-final class GatewayH2Stream {
+final class GatewayH2Stream: H2DataStream {
 
     /// Header bytes (names and values) one request may carry.
     static let maxHeaderBytes = 16 * 1024
