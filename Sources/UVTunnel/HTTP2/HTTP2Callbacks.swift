@@ -69,25 +69,9 @@ enum HTTP2Callbacks {
     /// never indexed by HPACK, for the token) and the DATA source; returns
     /// the stream id, or a negative nghttp2 error.
     static func submitRequest(_ raw: OpaquePointer, headers: [(String, String, Bool)]) -> Int32 {
-        var storage: [UInt8] = []
-        var spans: [(name: Range<Int>, value: Range<Int>)] = []
-        for (name, value, _) in headers {
-            let nameStart = storage.count
-            storage.append(contentsOf: name.utf8)
-            let valueStart = storage.count
-            storage.append(contentsOf: value.utf8)
-            spans.append((nameStart..<valueStart, valueStart..<storage.count))
-        }
         var provider = H2DataCallbacks.dataProvider
-        // nghttp2 copies the header fields before it returns.
-        return storage.withUnsafeMutableBufferPointer { bytes in
-            let base = bytes.baseAddress!
-            let fields = zip(headers, spans).map { header, span in
-                nghttp2_nv(name: base + span.name.lowerBound, value: base + span.value.lowerBound,
-                           namelen: span.name.count, valuelen: span.value.count,
-                           flags: UInt8((header.2 ? NGHTTP2_NV_FLAG_NO_INDEX : NGHTTP2_NV_FLAG_NONE).rawValue))
-            }
-            return nghttp2_submit_request(raw, nil, fields, fields.count, &provider, nil)
+        return H2HeaderFields.with(headers) { fields in
+            nghttp2_submit_request(raw, nil, fields, fields.count, &provider, nil)
         }
     }
 }

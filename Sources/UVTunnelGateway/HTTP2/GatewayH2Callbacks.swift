@@ -58,26 +58,11 @@ enum GatewayH2Callbacks {
     /// stream's DATA source; without, HEADERS carries END_STREAM. Returns 0
     /// or a negative nghttp2 error.
     static func submitResponse(_ raw: OpaquePointer, streamID: Int32, status: Int, headers: [(String, String)], body: Bool) -> Int32 {
-        let all = [(":status", String(status))] + headers
-        var storage: [UInt8] = []
-        var spans: [(name: Range<Int>, value: Range<Int>)] = []
-        for (name, value) in all {
-            let nameStart = storage.count
-            storage.append(contentsOf: name.utf8)
-            let valueStart = storage.count
-            storage.append(contentsOf: value.utf8)
-            spans.append((nameStart..<valueStart, valueStart..<storage.count))
-        }
+        let all = [(":status", String(status), false)] + headers.map { ($0.0, $0.1, false) }
         var provider = H2DataCallbacks.dataProvider
-        // nghttp2 copies the header fields before it returns.
-        return storage.withUnsafeMutableBufferPointer { bytes in
-            let base = bytes.baseAddress!
-            let fields = spans.map { span in
-                nghttp2_nv(name: base + span.name.lowerBound, value: base + span.value.lowerBound,
-                           namelen: span.name.count, valuelen: span.value.count, flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
-            }
-            return body ? nghttp2_submit_response(raw, streamID, fields, fields.count, &provider)
-                        : nghttp2_submit_response(raw, streamID, fields, fields.count, nil)
+        return H2HeaderFields.with(all) { fields in
+            body ? nghttp2_submit_response(raw, streamID, fields, fields.count, &provider)
+                 : nghttp2_submit_response(raw, streamID, fields, fields.count, nil)
         }
     }
 }
