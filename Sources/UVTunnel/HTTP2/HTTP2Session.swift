@@ -44,11 +44,11 @@ public struct HTTP2Settings: Sendable {
 /// The transport is read all the time: a stream whose reader stops keeps its
 /// own window closed (`nghttp2_session_consume_stream` only once its reader
 /// took the bytes), never the connection's.
-final class HTTP2Session {
+final class HTTP2Session: H2DataSession {
     /// The callbacks' way back to the session: retained by nghttp2's user
     /// data until the nghttp2 session is freed, pointing weakly at its owner.
-    final class CallbackContext {
-        weak var session: HTTP2Session?
+    final class CallbackContext: H2CallbackContext {
+        weak var session: HTTP2Session? { didSet { dataSession = session } }
     }
 
     let settings: HTTP2Settings

@@ -9,9 +9,7 @@ import CShims
 /// Buffering is bounded both ways: incoming bytes wait here only within the
 /// stream's window (the window reopens as the reader takes them), outgoing
 /// bytes up to `outboundLimit` before the writer is paused.
-public final class HTTP2Stream: SharedConnectionStream {
-    enum Produced { case bytes(Int), end(Int), nothingYet }
-
+public final class HTTP2Stream: SharedConnectionStream, H2DataStream {
     let id: Int32
     /// The connection's number, for log lines.
     private let connectionID: Int
@@ -50,8 +48,8 @@ public final class HTTP2Stream: SharedConnectionStream {
     private var isProtocolClosed = false
 
     // Local → gateway.
-    private var outbound: [Buffer] = []
-    private var outboundBytes = 0
+    private var outbound = H2OutboundQueue()
+    private var outboundBytes: Int { outbound.bytes }
     private var writeWaiter: ((StreamError?) -> Void)?
     private var shutdownWaiter: ((StreamError?) -> Void)?
     private var local = LocalDirection.open
@@ -123,30 +121,11 @@ public final class HTTP2Stream: SharedConnectionStream {
             completion(StreamError(message: failure?.description ?? "the HTTP/2 stream is closed"))
             return false
         }
-        for buffer in buffers { enqueue(buffer) }
+        for buffer in buffers { outbound.enqueue(buffer, pool: pool) }
         session?.resume(self)
         guard outboundBytes >= outboundLimit else { return true }
         writeWaiter = completion
         return false
-    }
-
-    /// Queues `buffer`'s bytes, first into the free space of the last queued
-    /// buffer, so the queue holds pool buffers in proportion to its bytes
-    /// (the limit counts bytes): a relay's 64 KiB read buffer carrying one
-    /// byte goes back to the pool instead of waiting whole in the queue.
-    private func enqueue(_ buffer: Buffer) {
-        outboundBytes += buffer.count
-        if let last = outbound.last, last.freeSpace > 0, !buffer.isEmpty {
-            let moved = last.fill { base, space in
-                buffer.withReadableBytes { bytes in
-                    let n = min(space, bytes.count)
-                    base.copyMemory(from: bytes.baseAddress!, byteCount: n)
-                    return n
-                }
-            }
-            buffer.consume(moved)
-        }
-        if buffer.isEmpty { pool.give(buffer) } else { outbound.append(buffer) }
     }
 
     /// Sends END_STREAM after what is queued. A stream that is already over
@@ -181,9 +160,7 @@ public final class HTTP2Stream: SharedConnectionStream {
         inbound.forEach { pool.give($0) }
         inbound.removeAll()
         session?.dropped(unread)
-        outbound.forEach { pool.give($0) }
-        outbound.removeAll()
-        outboundBytes = 0
+        outbound.drain(to: pool)
         if !isProtocolClosed { session?.cancel(self) }
     }
 
@@ -240,26 +217,12 @@ public final class HTTP2Stream: SharedConnectionStream {
         note()
     }
 
-    /// How long the next DATA frame should be: the queued buffers that fit
-    /// whole in `limit` (so `take` moves them instead of copying), at least 1
-    /// (nghttp2 asks before the DATA source says whether anything is queued).
-    func preferredFrameLength(limit: Int) -> Int {
-        var total = 0
-        for buffer in outbound {
-            guard total + buffer.count <= limit else { break }
-            total += buffer.count
-        }
-        return max(1, total > 0 ? total : min(outboundBytes, limit))
-    }
+    /// How long the next DATA frame should be (`H2OutboundQueue`).
+    package func preferredFrameLength(limit: Int) -> Int { outbound.preferredFrameLength(limit: limit) }
 
-    /// The DATA source: how many queued bytes the next DATA frame carries,
-    /// at most `limit`. Nothing is copied here: `take` hands the bytes over
-    /// once nghttp2 has framed them (NGHTTP2_DATA_FLAG_NO_COPY).
-    func produce(upTo limit: Int) -> Produced {
-        let n = min(outboundBytes, limit)
-        if n == outboundBytes && local != .open { return .end(n) }
-        return n > 0 ? .bytes(n) : .nothingYet
-    }
+    /// The DATA source: up to `limit` queued bytes, END_STREAM once the
+    /// writer shut down (nothing more will be queued).
+    package func produce(upTo limit: Int) -> H2OutboundQueue.Produced { outbound.produce(upTo: limit, ended: local != .open) }
 
     /// Bytes queued toward the gateway.
     var queuedBytes: Int { outboundBytes }
@@ -268,22 +231,7 @@ public final class HTTP2Stream: SharedConnectionStream {
     /// `chunks`, the session's next transport write: whole buffers as they
     /// are, a part of one by a copy.
     func take(_ count: Int, into chunks: inout [Buffer]) {
-        var remaining = count
-        while remaining > 0 {
-            let first = outbound[0]
-            if first.count <= remaining {
-                outbound.removeFirst()
-                remaining -= first.count
-                chunks.append(first)
-            } else {
-                first.withReadableBytes { bytes in
-                    pool.append(copying: UnsafeRawBufferPointer(rebasing: bytes[..<remaining]), to: &chunks)
-                }
-                first.consume(remaining)
-                remaining = 0
-            }
-        }
-        outboundBytes -= count
+        outbound.take(count, into: &chunks, pool: pool)
         if writeWaiter != nil && outboundBytes < outboundLimit { note() }
     }
 

@@ -1,4 +1,5 @@
 import CShims
+import UVTunnel
 
 /// nghttp2's C callbacks for the gateway's server sessions, each a thin
 /// trampoline from the session's user data (a `GatewayH2Session.CallbackContext`)
@@ -49,80 +50,19 @@ enum GatewayH2Callbacks {
             session.dataArrived(UnsafeRawBufferPointer(start: data, count: length), on: streamID)
             return 0
         }
-        nghttp2_session_callbacks_set_on_stream_close_callback(callbacks) { _, streamID, code, userData in
-            h2Session(userData)?.streamClosed(streamID, code: code)
-            return 0
-        }
-        // DATA without copies: the frame's length follows the stream's queued
-        // buffers, and its payload joins the transport write as those buffers.
-        nghttp2_session_callbacks_set_data_source_read_length_callback(callbacks) { _, _, streamID, _, _, _, userData in
-            guard let session = h2Session(userData), let stream = session.stream(streamID) else { return 1 }
-            return stream.preferredFrameLength(limit: session.frameLengthLimit)
-        }
-        nghttp2_session_callbacks_set_send_data_callback(callbacks) { _, frame, header, length, _, userData in
-            guard let frame, let header, let session = h2Session(userData) else {
-                return NGHTTP2_ERR_CALLBACK_FAILURE.rawValue
-            }
-            // No padding is ever asked for (no select_padding callback).
-            guard frame.pointee.data.padlen == 0 else { return NGHTTP2_ERR_CALLBACK_FAILURE.rawValue }
-            return session.sendData(streamID: frame.pointee.hd.stream_id,
-                                    header: UnsafeRawBufferPointer(start: header, count: 9), length: length)
-        }
-        var option: OpaquePointer?
-        guard nghttp2_option_new(&option) == 0, let option else { return nil }
-        defer { nghttp2_option_del(option) }
-        nghttp2_option_set_no_auto_window_update(option, 1)
-        var raw: OpaquePointer?
-        guard nghttp2_session_server_new2(&raw, callbacks, userData, option) == 0 else { return nil }
-        return raw
-    }
-
-    /// The DATA source of every answered stream (its target's bytes, or an
-    /// answer's body): says how many queued bytes the frame carries
-    /// (NO_COPY: `sendData` moves them), defers when nothing is queued, ends
-    /// the stream once the source ended and the queue is empty.
-    private static let readData: nghttp2_data_source_read_callback = { _, streamID, _, length, flags, _, userData in
-        guard let session = h2Session(userData), let stream = session.stream(streamID), let flags else {
-            return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
-        }
-        switch stream.produce(upTo: length) {
-        case .bytes(let n):
-            flags.pointee |= NGHTTP2_DATA_FLAG_NO_COPY.rawValue
-            return n
-        case .end(let n):
-            flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
-            if n > 0 { flags.pointee |= NGHTTP2_DATA_FLAG_NO_COPY.rawValue }
-            return n
-        case .nothingYet:
-            return Int(NGHTTP2_ERR_DEFERRED.rawValue)
-        }
+        H2DataCallbacks.install(on: callbacks)
+        return H2DataCallbacks.makeSession(callbacks: callbacks, userData: userData) { nghttp2_session_server_new2($0, $1, $2, $3) }
     }
 
     /// Submits a response with these header fields and, with `body`, the
     /// stream's DATA source; without, HEADERS carries END_STREAM. Returns 0
     /// or a negative nghttp2 error.
     static func submitResponse(_ raw: OpaquePointer, streamID: Int32, status: Int, headers: [(String, String)], body: Bool) -> Int32 {
-        let all = [(":status", String(status))] + headers
-        var storage: [UInt8] = []
-        var spans: [(name: Range<Int>, value: Range<Int>)] = []
-        for (name, value) in all {
-            let nameStart = storage.count
-            storage.append(contentsOf: name.utf8)
-            let valueStart = storage.count
-            storage.append(contentsOf: value.utf8)
-            spans.append((nameStart..<valueStart, valueStart..<storage.count))
-        }
-        var provider = nghttp2_data_provider()
-        provider.read_callback = readData
-        // nghttp2 copies the header fields before it returns.
-        return storage.withUnsafeMutableBufferPointer { bytes in
-            let base = bytes.baseAddress!
-            let fields = spans.map { span in
-                nghttp2_nv(name: base + span.name.lowerBound, value: base + span.value.lowerBound,
-                           namelen: span.name.count, valuelen: span.value.count, flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
-            }
-            return body ? nghttp2_submit_response(raw, streamID, fields, fields.count, &provider)
-                        : nghttp2_submit_response(raw, streamID, fields, fields.count, nil)
+        let all = [(":status", String(status), false)] + headers.map { ($0.0, $0.1, false) }
+        var provider = H2DataCallbacks.dataProvider
+        return H2HeaderFields.with(all) { fields in
+            body ? nghttp2_submit_response(raw, streamID, fields, fields.count, &provider)
+                 : nghttp2_submit_response(raw, streamID, fields, fields.count, nil)
         }
     }
 }

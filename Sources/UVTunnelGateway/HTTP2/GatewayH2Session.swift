@@ -12,7 +12,7 @@ import UVTunnel
 ///
 /// The transport is read all the time: a stream's window (not the
 /// connection's) is what holds a client back when its target is slow.
-final class GatewayH2Session {
+final class GatewayH2Session: H2DataSession {
     /// Flow control and concurrency the gateway offers in its SETTINGS.
     struct Limits {
         /// SETTINGS_MAX_CONCURRENT_STREAMS: clients cap themselves lower (100).
@@ -28,8 +28,8 @@ final class GatewayH2Session {
 
     /// nghttp2's user data: retained until the nghttp2 session is freed,
     /// pointing weakly at its owner.
-    final class CallbackContext {
-        weak var session: GatewayH2Session?
+    final class CallbackContext: H2CallbackContext {
+        weak var session: GatewayH2Session? { didSet { dataSession = session } }
     }
 
     let id: Int

@@ -77,7 +77,7 @@ extension GatewayH2Stream {
         guard !isTornDown else { return }
         switch event {
         case .data(let buffer):
-            enqueue(buffer)
+            outbound.enqueue(buffer, pool: loop.buffers)
             if outboundBytes >= outboundLimit, !targetPaused {
                 targetPaused = true
                 target?.stopReading()
@@ -99,64 +99,19 @@ extension GatewayH2Stream {
         tearDown()
     }
 
-    /// Queues the target's bytes, first into the last queued buffer's free
-    /// space, so small reads do not each hold a whole pool buffer.
-    private func enqueue(_ buffer: Buffer) {
-        outboundBytes += buffer.count
-        if let last = outbound.last, last.freeSpace > 0, !buffer.isEmpty {
-            let moved = last.fill { base, space in
-                buffer.withReadableBytes { bytes in
-                    let n = min(space, bytes.count)
-                    base.copyMemory(from: bytes.baseAddress!, byteCount: n)
-                    return n
-                }
-            }
-            buffer.consume(moved)
-        }
-        if buffer.isEmpty { loop.buffers.give(buffer) } else { outbound.append(buffer) }
-    }
+    /// How long the next DATA frame should be (`H2OutboundQueue`).
+    func preferredFrameLength(limit: Int) -> Int { outbound.preferredFrameLength(limit: limit) }
 
-    /// How long the next DATA frame should be: the queued buffers that fit
-    /// whole in `limit` (so `take` moves them instead of copying), at least 1.
-    func preferredFrameLength(limit: Int) -> Int {
-        var total = 0
-        for buffer in outbound {
-            guard total + buffer.count <= limit else { break }
-            total += buffer.count
-        }
-        return max(1, total > 0 ? total : min(outboundBytes, limit))
-    }
-
-    /// The DATA source (inside nghttp2): how many queued bytes the next DATA
-    /// frame carries, at most `limit`; `take` hands them over once nghttp2
-    /// has framed them (NGHTTP2_DATA_FLAG_NO_COPY), nothing is copied here.
-    func produce(upTo limit: Int) -> Produced {
-        let n = min(outboundBytes, limit)
-        if n == outboundBytes && sourceEnded { return .end(n) }
-        return n > 0 ? .bytes(n) : .nothingYet
-    }
+    /// The DATA source (inside nghttp2): up to `limit` queued bytes, END_STREAM
+    /// once the target's FIN (or an answer's body) ended the source.
+    func produce(upTo limit: Int) -> H2OutboundQueue.Produced { outbound.produce(upTo: limit, ended: sourceEnded) }
 
     /// Moves the first `count` queued bytes (at most `outboundBytes`) behind
     /// `chunks`, the session's next transport write: whole buffers as they
     /// are, a part of one by a copy. Reading the target again (libuv only,
     /// never nghttp2) once the queue fell to half its limit.
     func take(_ count: Int, into chunks: inout [Buffer]) {
-        var remaining = count
-        while remaining > 0 {
-            let first = outbound[0]
-            if first.count <= remaining {
-                outbound.removeFirst()
-                remaining -= first.count
-                chunks.append(first)
-            } else {
-                first.withReadableBytes { bytes in
-                    loop.buffers.append(copying: UnsafeRawBufferPointer(rebasing: bytes[..<remaining]), to: &chunks)
-                }
-                first.consume(remaining)
-                remaining = 0
-            }
-        }
-        outboundBytes -= count
+        outbound.take(count, into: &chunks, pool: loop.buffers)
         if targetPaused, outboundBytes < outboundLimit / 2, !isTornDown {
             targetPaused = false
             target?.startReading()

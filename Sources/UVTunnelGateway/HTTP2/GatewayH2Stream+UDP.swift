@@ -136,10 +136,7 @@ final class GatewayH2UDPSession: ByteStream {
               stream.outboundBytes < stream.outboundLimit else {
             return buffers.forEach { pool.give($0) }
         }
-        for buffer in buffers {
-            stream.outboundBytes += buffer.count
-            stream.outbound.append(buffer)
-        }
+        buffers.forEach { stream.outbound.append($0) }
         stream.session?.resume(stream)
     }
 

@@ -10,8 +10,7 @@ import UVTunnel
 ///
 /// Called by its session only outside nghttp2 (`act`), except for the
 /// recording methods (`header`, `received`, ..., `produce`).
-final class GatewayH2Stream {
-    enum Produced { case bytes(Int), end(Int), nothingYet }
+final class GatewayH2Stream: H2DataStream {
 
     /// Header bytes (names and values) one request may carry.
     static let maxHeaderBytes = 16 * 1024
@@ -44,8 +43,8 @@ final class GatewayH2Stream {
     var targetShutdownDone = false
 
     // Target → client (or an answer's body): what the DATA source sends.
-    var outbound: [Buffer] = []
-    var outboundBytes = 0
+    var outbound = H2OutboundQueue()
+    var outboundBytes: Int { outbound.bytes }
     var sourceEnded = false
     var targetPaused = false
 
@@ -182,8 +181,7 @@ final class GatewayH2Stream {
         log(.info, "answered \(status): \(why)")
         session.onAnswered?(status)
         if !body.isEmpty {
-            outbound = loop.buffers.buffers(copying: body)
-            outboundBytes = body.count
+            loop.buffers.buffers(copying: body).forEach { outbound.append($0) }
         }
         sourceEnded = true
         // A request refused while its DATA keeps coming: what came is dropped
@@ -223,9 +221,7 @@ final class GatewayH2Stream {
         udp = nil
         inbound.forEach { loop.buffers.give($0) }
         inbound.removeAll()
-        outbound.forEach { loop.buffers.give($0) }
-        outbound.removeAll()
-        outboundBytes = 0
+        outbound.drain(to: loop.buffers)
     }
 
     /// The connection is gone.

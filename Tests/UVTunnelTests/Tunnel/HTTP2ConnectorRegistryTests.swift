@@ -4,31 +4,10 @@ import XCTest
 
 /// Routes to the same gateway share its HTTP/2 connections through one
 /// leased HTTP2Connector; it shuts down with the last lease.
-final class HTTP2ConnectorRegistryTests: XCTestCase {
-    private var loop: EventLoop!
-    private var gateway: H2TLSGateway!
-
-    override func setUpWithError() throws {
-        loop = try EventLoop()
-        gateway = try H2TLSGateway(loop: loop)
-    }
-
-    override func tearDown() {
-        gateway?.close()
-        gateway = nil
-        loop?.assertEverythingReturnedAndClose()
-        loop = nil
-    }
-
-    private func spin(_ what: String, file: StaticString = #filePath, line: UInt = #line, until condition: () -> Bool) {
-        loop.spin(what, seconds: 10, file: file, line: line, until: condition)
-    }
-
+final class HTTP2ConnectorRegistryTests: H2GatewayLoopTestCase {
     private func makeConnector(destination: String) throws -> HTTP2Connector {
-        var client = TLSClientOptions()
-        client.extraCAPEM = gateway.certificatePEM
-        let route = try Route.parse(destination, pomeriumURL: "https://127.0.0.1:\(gateway.address.port)")
-        let options = TunnelOptions(route: route, tls: try TLSContext.client(client))
+        let options = try gatewayOptions(to: destination)
+        var client = gatewayTLSOptions()
         client.alpnProtocols = ["h2", "http/1.1"]
         return HTTP2Connector(loop: loop, options: options, tls: try TLSContext.client(client), logger: .quiet)
     }

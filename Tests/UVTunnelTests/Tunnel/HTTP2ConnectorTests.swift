@@ -7,41 +7,16 @@ import XCTest
 /// nghttp2 server per connection): streams per connection, a new connection
 /// when all are full, the idle close, a lost connection, and a 401 on a
 /// stream going through the Tunnel's sign-in and retry.
-final class HTTP2ConnectorTests: XCTestCase {
-    private var loop: EventLoop!
-    private var gateway: H2TLSGateway!
-
+final class HTTP2ConnectorTests: H2GatewayLoopTestCase {
     private var logger: Logger { .quiet }
 
-    override func setUpWithError() throws {
-        loop = try EventLoop()
-        gateway = try H2TLSGateway(loop: loop)
-    }
-
-    override func tearDown() {
-        gateway?.close()
-        gateway = nil
-        loop?.assertEverythingReturnedAndClose()
-        loop = nil
-    }
-
-    private func spin(_ what: String, file: StaticString = #filePath, line: UInt = #line, until condition: () -> Bool) {
-        loop.spin(what, seconds: 10, file: file, line: line, until: condition)
-    }
-
     private func options(connectTimeoutMilliseconds: UInt64 = 15_000) throws -> TunnelOptions {
-        var client = TLSClientOptions()
-        client.extraCAPEM = gateway.certificatePEM
-        let route = try Route.parse("db.internal:5432", pomeriumURL: "https://127.0.0.1:\(gateway.address.port)")
-        var options = TunnelOptions(route: route, tls: try TLSContext.client(client))
-        options.connectTimeoutMilliseconds = connectTimeoutMilliseconds
-        return options
+        try gatewayOptions(to: "db.internal:5432", connectTimeoutMilliseconds: connectTimeoutMilliseconds)
     }
 
     private func connector(maxStreams: Int = 100, maxConnections: Int = 64, idleMilliseconds: UInt64 = 30_000,
                            pingMilliseconds: UInt64 = 15_000, connectTimeoutMilliseconds: UInt64 = 15_000) throws -> HTTP2Connector {
-        var client = TLSClientOptions()
-        client.extraCAPEM = gateway.certificatePEM
+        var client = gatewayTLSOptions()
         client.alpnProtocols = ["h2", "http/1.1"]
         var settings = HTTP2Settings()
         settings.maxStreams = maxStreams

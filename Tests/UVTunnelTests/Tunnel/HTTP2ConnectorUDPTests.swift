@@ -7,32 +7,13 @@ import XCTest
 /// shared connection when the gateway's SETTINGS announce
 /// ENABLE_CONNECT_PROTOCOL, and its own HTTP/1.1 connect-udp upgrade when
 /// they do not; one info line per gateway says which.
-final class HTTP2ConnectorUDPTests: XCTestCase {
-    private var loop: EventLoop!
-    private var gateway: H2TLSGateway!
+final class HTTP2ConnectorUDPTests: H2GatewayLoopTestCase {
     private let log = LogCapture()
-
-    override func setUpWithError() throws {
-        loop = try EventLoop()
-    }
-
-    override func tearDown() {
-        gateway?.close()
-        gateway = nil
-        loop?.assertEverythingReturnedAndClose()
-        loop = nil
-    }
-
-    private func spin(_ what: String, file: StaticString = #filePath, line: UInt = #line, until condition: () -> Bool) {
-        loop.spin(what, seconds: 10, file: file, line: line, until: condition)
-    }
+    override var startsGateway: Bool { false }
 
     private func connector(connectTimeoutMilliseconds: UInt64 = 15_000) throws -> HTTP2Connector {
-        var client = TLSClientOptions()
-        client.extraCAPEM = gateway.certificatePEM
-        let route = try Route.parse("dns.internal:53", pomeriumURL: "https://127.0.0.1:\(gateway.address.port)")
-        var options = TunnelOptions(route: route, tls: try TLSContext.client(client))
-        options.connectTimeoutMilliseconds = connectTimeoutMilliseconds
+        let options = try gatewayOptions(to: "dns.internal:53", connectTimeoutMilliseconds: connectTimeoutMilliseconds)
+        var client = gatewayTLSOptions()
         client.alpnProtocols = ["h2", "http/1.1"]
         return HTTP2Connector(loop: loop, options: options, tls: try TLSContext.client(client), logger: log.logger(level: .info))
     }

@@ -15,17 +15,9 @@ final class LoopTunnelTests: XCTestCase {
 
         let echo = try LoopEcho(loop: loop, address: loopback)
 
-        let made = try CertificateFactory.makeSelfSigned()
-        let gatewayTLS = try TLSContext.server(certificatePEM: made.certificatePEM, privateKeyPEM: made.privateKeyPEM)
-        let gateway = GatewayServer(loop: loop, options: GatewayOptions(tls: gatewayTLS, verifyToken: { token in
-            token == "secret" ? .valid : .invalid("wrong")
-        }), logger: logger)
-        let gatewayAddress = try gateway.listen(on: loopback)
-
-        var clientTLS = TLSClientOptions()
-        clientTLS.extraCAPEM = made.certificatePEM
-        let route = try Route.parse("127.0.0.1:\(echo.address.port)", pomeriumURL: "https://127.0.0.1:\(gatewayAddress.port)")
-        let tunnels = TunnelServer(loop: loop, options: TunnelOptions(route: route, tls: try TLSContext.client(clientTLS)),
+        let fixture = try LoopGatewayFixture(loop: loop, on: loopback, logger: logger)
+        let gateway = fixture.gateway
+        let tunnels = TunnelServer(loop: loop, options: try fixture.tunnelOptions(to: echo.address),
                                    tokens: FixedTokenSource(token: "secret"), logger: logger)
         let tunnelAddress = try tunnels.listen(on: loopback)
 

@@ -16,16 +16,9 @@ final class LoopUDPTunnelTests: XCTestCase {
         let echo = try UDPSocket(loop: loop, binding: loopback)
         try echo.startReceiving { buffer, sender in echo.send(buffer, to: sender) }
 
-        let made = try CertificateFactory.makeSelfSigned()
-        let gatewayTLS = try TLSContext.server(certificatePEM: made.certificatePEM, privateKeyPEM: made.privateKeyPEM)
-        let gateway = GatewayServer(loop: loop, options: GatewayOptions(tls: gatewayTLS, verifyToken: { token in
-            token == "secret" ? .valid : .invalid("wrong")
-        }), logger: logger)
-        let gatewayAddress = try gateway.listen(on: loopback)
-        var clientTLS = TLSClientOptions()
-        clientTLS.extraCAPEM = made.certificatePEM
-        let route = try Route.parse("127.0.0.1:\(echo.address.port)", pomeriumURL: "https://127.0.0.1:\(gatewayAddress.port)")
-        let server = UDPTunnelServer(loop: loop, options: TunnelOptions(route: route, tls: try TLSContext.client(clientTLS)),
+        let fixture = try LoopGatewayFixture(loop: loop, on: loopback, logger: logger)
+        let gateway = fixture.gateway
+        let server = UDPTunnelServer(loop: loop, options: try fixture.tunnelOptions(to: echo.address),
                                      tokens: FixedTokenSource(token: "secret"), logger: logger)
         let serverAddress = try server.listen(on: loopback)
 
