@@ -62,7 +62,7 @@ final class SessionTicketWaitTests: XCTestCase {
     /// Starts `count` dials to `port`; each opened stream is read (that is
     /// when a TLS 1.3 ticket arrives); `done` runs once all have ended.
     private func dial(_ count: Int, port: UInt16, context: TLSContext, loop: EventLoop, into outcomes: Outcomes,
-                      done: @escaping () -> Void) {
+                      waitLimit: UInt64 = 600_000, done: @escaping () -> Void) {
         for _ in 0..<count {
             let target = DialTarget(host: "127.0.0.1", port: port, tls: context, verifyHostName: true, proxy: nil, userAgent: "t")
             let dialer = GatewayDialer(loop: loop, target: target) { result in
@@ -78,8 +78,8 @@ final class SessionTicketWaitTests: XCTestCase {
                 }
                 if outcomes.count == count { done() }
             }
-            // Far beyond the spins' limit: a waiter nothing released would stall the test.
-            dialer.ticketWaitLimitMilliseconds = 600_000
+            // By default far beyond the spins' limit: a waiter nothing released would stall the test.
+            dialer.ticketWaitLimitMilliseconds = waitLimit
             outcomes.dialers.append(dialer)
             dialer.start()
         }
@@ -147,6 +147,31 @@ final class SessionTicketWaitTests: XCTestCase {
         XCTAssertEqual(first.failures.count, 1, "\(first.failures)")
         XCTAssertEqual(rest.failures, [])
         XCTAssertEqual(rest.resumed.count, 5)
+        mute.close()
+        rest.streams.forEach { $0.close() }
+        finish(loop, first, servers: [server])
+    }
+
+    func testAWaiterGoesAtItsOwnLimitWhileTheFirstHandshakeHangs() throws {
+        let loop = try EventLoop()
+        var silent: [UVStream] = []
+        let mute = try TCPListener(loop: loop, address: try SocketAddress(ip: "127.0.0.1", port: 0))
+        mute.start { silent.append($0) }
+        let server = try Server(loop: loop, tickets: true)
+        let context = try clientContext()
+        let first = Outcomes()
+        dial(1, port: mute.address.port, context: context, loop: loop, into: first) {}
+        loop.spin("the first dial's ClientHello", seconds: 20, file: #filePath, line: #line) {
+            !silent.isEmpty && first.dialers[0].stage == .handshaking
+        }
+        let rest = Outcomes()
+        var restDone = false
+        dial(3, port: server.port, context: context, loop: loop, into: rest, waitLimit: 50) { restDone = true }
+        loop.spin("the waiters' own limit", seconds: 20, file: #filePath, line: #line) { restDone }
+        XCTAssertEqual(rest.failures, [])
+        XCTAssertEqual(rest.resumed, [false, false, false], "full handshakes: no ticket came")
+        XCTAssertEqual(first.count, 0, "the first handshake still hangs")
+        silent.forEach { $0.close() }
         mute.close()
         rest.streams.forEach { $0.close() }
         finish(loop, first, servers: [server])
