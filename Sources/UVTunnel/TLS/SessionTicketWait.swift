@@ -11,9 +11,13 @@
 /// passes. One per loop (`EventLoop.sessionTicketWait`): the sign-in thread's
 /// loop keeps its own.
 final class SessionTicketWait {
-    /// How long after the first handshake a ticket may still come: a gateway
-    /// that issues none costs the burst at most this.
-    static let afterHandshakeMilliseconds: UInt64 = 200
+    /// How long after the first handshake a ticket may still come, when no
+    /// application data came first (that releases at once): a gateway that
+    /// issues none and answers slowly costs a burst at most this, once. Not
+    /// 200 ms: a loop turn of a 2,000-tunnel burst takes longer than that, and
+    /// libuv runs due timers before it reads, so the bound fired before the
+    /// ticket that had already arrived was read (perf/sections/memory.md).
+    static let afterHandshakeMilliseconds: UInt64 = 1_000
 
     /// One session-cache name of one client context.
     struct Key: Hashable {
