@@ -14,6 +14,8 @@ public final class EventLoop {
     private var isClosed = false
     /// A reserve for libuv's own accept spare, should that be lost (see SpareDescriptor).
     let spareDescriptor = SpareDescriptor()
+    /// TLS starts held for a gateway's first session ticket (GatewayDialer).
+    lazy var sessionTicketWait = SessionTicketWait(loop: self)
 
     public init(bufferSize: Int = 64 * 1024, cachedBuffers: Int = 256) throws(UVError) {
         raw = .allocate(capacity: 1)

@@ -27,6 +27,13 @@ public final class GatewayDialer {
     private var socket: UVStream?
     private var tls: TLSStream?
     private var proxyClient: ConnectClient?
+    private var ticketWaiter: SessionTicketWait.Waiter?
+    /// The proxy's early bytes while the TLS start waits.
+    private var heldEarly: Buffer?
+    /// The longest this dial's TLS start waits for another dial's session
+    /// ticket (SessionTicketWait) before a full handshake; keep it well inside
+    /// the owner's deadline (a tunnel gives half its connect timeout).
+    public var ticketWaitLimitMilliseconds: UInt64 = 2_000
 
     public init(loop: EventLoop, target: DialTarget, completion: @escaping (Result<ByteStream, DialFailure>) -> Void) {
         self.loop = loop
@@ -144,19 +151,42 @@ public final class GatewayDialer {
 
     /// `early`: bytes that arrived with the proxy's answer; TLS reads them
     /// first, and a plain stream hands them to its reader first.
-    private func startTLS(over socket: UVStream, early: Buffer?) {
+    /// `mayWait`: false once released by SessionTicketWait (never waits twice).
+    private func startTLS(over socket: UVStream, early: Buffer?, mayWait: Bool = true) {
         guard let context = target.tls else {
             return succeed(early.map { PrefixedStream(socket, first: $0, pool: loop.buffers) } ?? socket)
         }
         stage = .handshaking
+        var watch: ((TLSSession.TicketEvent) -> Void)?
+        if mayWait {
+            // The session cache's key is the verified name (TLSSession.serverName).
+            let admission = loop.sessionTicketWait.admit(cache: context.sessionCache, name: target.host,
+                                                         limitMilliseconds: ticketWaitLimitMilliseconds) { [weak self] in
+                guard let self, self.completion != nil else { return }
+                self.ticketWaiter = nil
+                let early = self.heldEarly
+                self.heldEarly = nil
+                self.startTLS(over: socket, early: early, mayWait: false)
+            }
+            switch admission {
+            case .go: break
+            case .lead(let leaderWatch): watch = leaderWatch
+            case .wait(let waiter):
+                ticketWaiter = waiter
+                heldEarly = early
+                return
+            }
+        }
         let tls: TLSStream
         do {
             tls = try TLSStream.client(socket: socket, context: context, serverName: target.host, verifyName: target.verifyHostName)
         } catch {
+            watch?(.noTicket)  // no handshake to report on: release any waiters
             if let early { loop.buffers.give(early) }
             return fail(.tlsHandshake(peer: target.namedWithRoute, reason: error.message))
         }
         self.tls = tls
+        tls.ticketWatch = watch
         tls.endsWithCloseNotifyOnly = target.proxy != nil
         if let early { tls.feedEarlyCiphertext(early) }
         tls.handshake { [weak self] error in
@@ -196,6 +226,10 @@ public final class GatewayDialer {
         resolving = nil
         proxyClient?.cancel()
         proxyClient = nil
+        if let early = heldEarly { loop.buffers.give(early) }
+        heldEarly = nil
+        ticketWaiter?.withdraw()
+        ticketWaiter = nil
         if let tls { tls.close() } else { socket?.close() }
         tls = nil
         socket = nil

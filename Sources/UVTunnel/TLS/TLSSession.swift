@@ -16,6 +16,10 @@ final class TLSSession {
     let serverName: String
 
     enum Step { case done, wantMore, failed(TLSError) }
+    /// What SessionTicketWait hears about a first handshake others wait on.
+    enum TicketEvent { case handshakeDone, ticket, noTicket }
+    /// Set only on such a handshake; cleared once a ticket came or none will.
+    var ticketWatch: ((TicketEvent) -> Void)?
     enum ReadStep { case bytes(Int), wantMore, closed, failed(TLSError) }
 
     /// A client session: `serverName` goes in SNI (omitted for IP literals, as
@@ -63,7 +67,10 @@ final class TLSSession {
         return ssl
     }
 
-    deinit { SSL_free(ssl) }
+    deinit {
+        reportTicket(.noTicket)  // a stream dropped without close() must not hold waiters
+        SSL_free(ssl)
+    }
 
     /// Hands a buffer of ciphertext from the socket to OpenSSL; it is the
     /// session's now, and goes back to the pool once read.
@@ -74,7 +81,10 @@ final class TLSSession {
     func handshake() -> Step {
         ERR_clear_error()
         let status = SSL_do_handshake(ssl)
-        if status == 1 { return .done }
+        if status == 1 {
+            ticketWatch?(.handshakeDone)
+            return .done
+        }
         switch SSL_get_error(ssl, status) {
         case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
             return .wantMore
@@ -108,14 +118,28 @@ final class TLSSession {
                 total += n
                 continue
             }
-            if total > 0 { return .bytes(total) }
+            if total > 0 { return delivered(total) }
             switch readError {
             case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE: return .wantMore
             case SSL_ERROR_ZERO_RETURN: return .closed
             default: return .failed(TLSError.fromQueue("TLS read failed"))
             }
         }
+        return delivered(total)
+    }
+
+    /// Application data came: a gateway sends its tickets before that (TLS 1.3
+    /// sends them right after the handshake), so none is coming.
+    private func delivered(_ total: Int) -> ReadStep {
+        if ticketWatch != nil { reportTicket(.noTicket) }
         return .bytes(total)
+    }
+
+    /// Tells the watcher, if any; a ticket or its absence is the last word.
+    func reportTicket(_ event: TicketEvent) {
+        guard let watch = ticketWatch else { return }
+        if event != .handshakeDone { ticketWatch = nil }
+        watch(event)
     }
 
     /// Encrypts all of `buffer` (the BIO never pushes back).

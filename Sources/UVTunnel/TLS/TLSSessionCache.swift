@@ -12,6 +12,9 @@ import Foundation
 final class TLSSessionCache: @unchecked Sendable {
     private let lock = NSLock()
     private var sessions: [String: OpaquePointer] = [:]  // SSL_SESSION*, one reference each
+    /// Names whose full handshake brought no ticket: a burst to them does not
+    /// wait for one (SessionTicketWait). Forgotten when a ticket comes.
+    private var ticketless: Set<String> = []
     private static let maxNames = 64
 
     /// Installs the callback on a client context whose app data is this cache.
@@ -30,6 +33,7 @@ final class TLSSessionCache: @unchecked Sendable {
             // a reset does; the ticket itself stays good for the next tunnel.
             guard let copy = SSL_SESSION_dup(session) else { return 0 }
             cache.store(copy, for: name)
+            Unmanaged<TLSSession>.fromOpaque(owner).takeUnretainedValue().reportTicket(.ticket)
             return 0  // OpenSSL keeps (and frees) its own reference
         }
     }
@@ -42,6 +46,25 @@ final class TLSSessionCache: @unchecked Sendable {
                 sessions[evicted.key] = nil
             }
             sessions[name] = session
+            ticketless.remove(name)
+        }
+    }
+
+    /// True when a new connection to `name` would do a full handshake that a
+    /// ticket could spare: nothing resumable is cached and `name` has not
+    /// shown that it issues no tickets.
+    func lacksTicket(for name: String) -> Bool {
+        lock.withLock {
+            guard !ticketless.contains(name) else { return false }
+            guard let session = sessions[name] else { return true }
+            return SSL_SESSION_is_resumable(session) != 1
+        }
+    }
+
+    /// A full handshake to `name` finished and no ticket followed.
+    func noteNoTicket(from name: String) {
+        lock.withLock {
+            if sessions[name] == nil, ticketless.count < Self.maxNames { ticketless.insert(name) }
         }
     }
 

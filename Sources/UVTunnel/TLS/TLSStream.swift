@@ -64,6 +64,12 @@ public final class TLSStream: ByteStream {
     public var protocolVersion: String { session.protocolVersion }
     public var resumedSession: Bool { session.resumed }
 
+    /// See TLSSession.ticketWatch; a close before any ticket reports `.noTicket`.
+    var ticketWatch: ((TLSSession.TicketEvent) -> Void)? {
+        get { session.ticketWatch }
+        set { session.ticketWatch = newValue }
+    }
+
     /// Runs the handshake; `completion` gets nil once it is done, or the reason it failed.
     public func handshake(completion: @escaping (TLSError?) -> Void) {
         handshakeCompletion = completion
@@ -245,6 +251,7 @@ public final class TLSStream: ByteStream {
         isClosed = true
         onRead = nil
         handshakeCompletion = nil
+        session.reportTicket(.noTicket)
         transport.close()
     }
 }

@@ -89,6 +89,9 @@ final class HTTP1ConnectAttempt: ConnectAttempt {
             case .failure(let failure): self.finish(.failure(.dial(failure)))
             }
         }
+        // Half the deadline at most waiting for another tunnel's session ticket:
+        // the rest is left for a full handshake should none come.
+        dialer.ticketWaitLimitMilliseconds = timeoutMilliseconds / 2
         dialer.onStage = { [weak self] stage in
             // Once dialled, the CONNECT exchange sets the stage.
             if stage != .finished { self?.stage = ConnectStage(dialing: stage) }
