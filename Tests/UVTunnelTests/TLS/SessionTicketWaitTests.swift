@@ -126,23 +126,16 @@ final class SessionTicketWaitTests: XCTestCase {
         let loop = try EventLoop()
         // The first dial goes to a server that accepts and never answers the
         // ClientHello, then hangs up; the waiters' dials go to a real server.
-        var silent: [UVStream] = []
-        let mute = try TCPListener(loop: loop, address: try SocketAddress(ip: "127.0.0.1", port: 0))
-        mute.start { silent.append($0) }
         let server = try Server(loop: loop, tickets: true)
         let context = try clientContext()
-        let first = Outcomes()
         var firstDone = false
-        dial(1, port: mute.address.port, context: context, loop: loop, into: first) { firstDone = true }
-        loop.spin("the first dial's ClientHello", seconds: 20, file: #filePath, line: #line) {
-            !silent.isEmpty && first.dialers[0].stage == .handshaking
-        }
+        let (mute, first) = try hangingFirstDial(loop: loop, context: context) { firstDone = true }
         let rest = Outcomes()
         var restDone = false
         dial(5, port: server.port, context: context, loop: loop, into: rest) { restDone = true }
         loop.spin("the waiters", seconds: 20, file: #filePath, line: #line) { loop.sessionTicketWait.waiting(for: "127.0.0.1") == 5 }
         XCTAssertEqual(server.handshakes, 0, "held before TLS")
-        silent.forEach { $0.close() }
+        mute.hangUp()
         loop.spin("the burst", seconds: 20, file: #filePath, line: #line) { firstDone && restDone }
         XCTAssertEqual(first.failures.count, 1, "\(first.failures)")
         XCTAssertEqual(rest.failures, [])
@@ -154,16 +147,9 @@ final class SessionTicketWaitTests: XCTestCase {
 
     func testAWaiterGoesAtItsOwnLimitWhileTheFirstHandshakeHangs() throws {
         let loop = try EventLoop()
-        var silent: [UVStream] = []
-        let mute = try TCPListener(loop: loop, address: try SocketAddress(ip: "127.0.0.1", port: 0))
-        mute.start { silent.append($0) }
         let server = try Server(loop: loop, tickets: true)
         let context = try clientContext()
-        let first = Outcomes()
-        dial(1, port: mute.address.port, context: context, loop: loop, into: first) {}
-        loop.spin("the first dial's ClientHello", seconds: 20, file: #filePath, line: #line) {
-            !silent.isEmpty && first.dialers[0].stage == .handshaking
-        }
+        let (mute, first) = try hangingFirstDial(loop: loop, context: context) {}
         let rest = Outcomes()
         var restDone = false
         dial(3, port: server.port, context: context, loop: loop, into: rest, waitLimit: 50) { restDone = true }
@@ -171,9 +157,36 @@ final class SessionTicketWaitTests: XCTestCase {
         XCTAssertEqual(rest.failures, [])
         XCTAssertEqual(rest.resumed, [false, false, false], "full handshakes: no ticket came")
         XCTAssertEqual(first.count, 0, "the first handshake still hangs")
-        silent.forEach { $0.close() }
+        mute.hangUp()
         mute.close()
         rest.streams.forEach { $0.close() }
         finish(loop, first, servers: [server])
+    }
+
+    /// A listener that accepts and never answers: a TLS start to it hangs in the handshake.
+    private final class MuteListener {
+        private let listener: TCPListener
+        private(set) var accepted: [UVStream] = []
+        var port: UInt16 { listener.address.port }
+        init(loop: EventLoop) throws {
+            listener = try TCPListener(loop: loop, address: try SocketAddress(ip: "127.0.0.1", port: 0))
+            listener.start { [unowned self] in self.accepted.append($0) }
+        }
+        /// Closes what it accepted: the hanging handshake fails.
+        func hangUp() { accepted.forEach { $0.close() } }
+        func close() { listener.close() }
+    }
+
+    /// One dial to a mute listener, spun until its ClientHello is out: the
+    /// leading full handshake that never finishes on its own.
+    private func hangingFirstDial(loop: EventLoop, context: TLSContext,
+                                  done: @escaping () -> Void) throws -> (MuteListener, Outcomes) {
+        let mute = try MuteListener(loop: loop)
+        let first = Outcomes()
+        dial(1, port: mute.port, context: context, loop: loop, into: first, done: done)
+        loop.spin("the first dial's ClientHello", seconds: 20, file: #filePath, line: #line) {
+            !mute.accepted.isEmpty && first.dialers[0].stage == .handshaking
+        }
+        return (mute, first)
     }
 }
