@@ -152,6 +152,10 @@ final class SignInTests: XCTestCase {
         XCTAssert(try echoRoundTrip(port: tunnel.port, payload: payload) == payload, tunnel.process.stderr)
         // chromium's --dump-dom of our callback page went to stderr (never stdout).
         tunnel.process.waitForOutput { $0.contains("Signed in. You may close this tab.") }
-        XCTAssertNotNil(try cachedToken(cache, gateway: gateway))
+        // Failed once in a full CI run here (passes alone): say what the cache held.
+        let stored = (try? FileManager.default.contentsOfDirectory(atPath: cache.path + "/pomerium-cli/jwts")) ?? []
+        let expected = try pythonCacheFileName(key: "127.0.0.1:\(gateway.port)|true")
+        XCTAssertNotNil(try cachedToken(cache, gateway: gateway),
+                        "cache holds \(stored), expected \(expected); uvtunnel's log:\n\(tunnel.process.stderr.suffix(3000))")
     }
 }

@@ -190,5 +190,8 @@ func pythonCacheFileName(key: String) throws -> String {
     """
     let python = try ChildProcess("/usr/bin/env", ["python3", "-c", script, key])
     guard python.waitForExit() == 0 else { throw TestError("python3: \(python.stderr)") }
-    return python.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    let name = python.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    // An empty name would read the cache directory itself and look like a missing token.
+    guard name.hasSuffix(".jwt") else { throw TestError("python3 printed \"\(name)\" for the cache file name; stderr: \(python.stderr)") }
+    return name
 }
