@@ -116,16 +116,26 @@ public final class HTTP2Stream: SharedConnectionStream, H2DataStream {
     }
 
     public func writeNow(_ buffers: [Buffer], otherwise completion: @escaping (StreamError?) -> Void) -> Bool {
+        guard enqueue(buffers) else {
+            completion(StreamError(message: failure?.description ?? "the HTTP/2 stream is closed"))
+            return false
+        }
+        guard outboundBytes >= outboundLimit else { return true }
+        writeWaiter = completion
+        return false
+    }
+
+    /// Queues `buffers` as DATA, whatever the bound: a tunnel's first bytes,
+    /// sent before the answer (few; the relay's writes heed the bound). True
+    /// when taken; false (the buffers given back) when the stream is over.
+    func enqueue(_ buffers: [Buffer]) -> Bool {
         guard !isClosed, local == .open, failure == nil, !isProtocolClosed else {
             buffers.forEach { pool.give($0) }
-            completion(StreamError(message: failure?.description ?? "the HTTP/2 stream is closed"))
             return false
         }
         for buffer in buffers { outbound.enqueue(buffer, pool: pool) }
         session?.resume(self)
-        guard outboundBytes >= outboundLimit else { return true }
-        writeWaiter = completion
-        return false
+        return true
     }
 
     /// Sends END_STREAM after what is queued. A stream that is already over

@@ -20,11 +20,17 @@ public protocol GatewayConnector: AnyObject {
 
     /// The shared connections open now (`--multiplex`), for the metrics.
     var sharedConnections: [SharedConnectionInfo] { get }
+
+    /// Whether its attempts can send a tunnel's first bytes behind the
+    /// request, before the answer (`ConnectAttempt.carryEarly`), so a tunnel
+    /// reads its local client's first bytes while it is still being set up.
+    var carriesEarlyData: Bool { get }
 }
 
 extension GatewayConnector {
     public func shutdown() {}
     public var sharedConnections: [SharedConnectionInfo] { [] }
+    public var carriesEarlyData: Bool { false }
 }
 
 /// One shared gateway connection as the metrics show it.
@@ -49,6 +55,24 @@ public protocol ConnectAttempt: AnyObject {
     var stage: ConnectStage { get }
     /// The owner went away: close what was made, no callback after this.
     func cancel()
+
+    /// The local client's first bytes, read before the answer, to go out
+    /// right behind the request (on HTTP/2, DATA after the CONNECT's
+    /// HEADERS: the gateway hands them to the target as soon as it is
+    /// connected, a round trip sooner). The attempt writes a copy; the
+    /// tunnel keeps the bytes until the relay starts, so an answer that
+    /// refuses (a sign-in, then a retry) or an attempt that cannot carry
+    /// them loses nothing.
+    func carryEarly(_ bytes: Buffer)
+
+    /// On success: whether the stream handed over already carried the
+    /// bytes given to `carryEarly` (false: the tunnel sends them first).
+    var carriedEarly: Bool { get }
+}
+
+extension ConnectAttempt {
+    public func carryEarly(_ bytes: Buffer) {}
+    public var carriedEarly: Bool { false }
 }
 
 /// The stages an attempt goes through.

@@ -17,6 +17,10 @@ final class HTTP2ConnectAttempt: ConnectAttempt {
     private weak var dial: HTTP2Dial?
     private var stream: HTTP2Stream?
     private var inner: ConnectAttempt?
+    /// The tunnel's early bytes (its buffer; copied onto each stream opened).
+    private var early: Buffer?
+    /// The current stream took a copy of `early`.
+    private(set) var carriedEarly = false
 
     init(loop: EventLoop, connector: HTTP2Connector, destination: String, token: String?, timeoutMilliseconds: UInt64,
          isUDP: Bool = false, completion: @escaping (Result<ByteStream, TunnelFailure>) -> Void) {
@@ -82,7 +86,32 @@ final class HTTP2ConnectAttempt: ConnectAttempt {
             return
         }
         stream = opened
+        sendEarly()
     }
+
+    func carryEarly(_ bytes: Buffer) {
+        guard !isUDP, early == nil else { return }
+        early = bytes
+        sendEarly()
+    }
+
+    /// Writes a copy of the early bytes on the stream, once per stream: a
+    /// stream opened again (refused, or its connection went away) carries
+    /// them again. A first read longer than `earlyLimit` is not carried: the
+    /// tunnel sends it once relaying.
+    private func sendEarly() {
+        guard let early, let stream, !carriedEarly, early.count <= HTTP2ConnectAttempt.earlyLimit else { return }
+        let copies = early.withReadableBytes { bytes in
+            var buffers: [Buffer] = []
+            loop.buffers.append(copying: bytes, to: &buffers)
+            return buffers
+        }
+        carriedEarly = stream.enqueue(copies)
+    }
+
+    /// Early bytes beyond this wait for the relay (a first message is a
+    /// ClientHello, an RDP connection request, a protocol banner: far less).
+    static let earlyLimit = 16 * 1024
 
     /// Times `open` found its connection refusing a stream and placed the attempt again.
     private var placedAgain = 0
@@ -101,6 +130,7 @@ final class HTTP2ConnectAttempt: ConnectAttempt {
             // so it goes again, once, on a connection that takes new streams.
             retriedRefusal = true
             self.stream = nil
+            carriedEarly = false
             stream.close()
             connector?.place(self)
         case .failure(let failure):
@@ -148,6 +178,7 @@ final class HTTP2ConnectAttempt: ConnectAttempt {
     }
 
     private func release() {
+        early = nil  // the tunnel's
         if let dial { connector?.withdraw(self, from: dial) }
         dial = nil
         inner?.cancel()

@@ -44,6 +44,11 @@ public final class HTTP2Connector: GatewayConnector {
     /// Shared connections open now.
     public var connectionCount: Int { connections.count }
 
+    /// A stream's DATA may follow its HEADERS before the answer (HTTP/2
+    /// frames them apart from the request, unlike bytes after an HTTP/1.1
+    /// CONNECT head); after an ALPN fallback the attempt carries nothing.
+    public var carriesEarlyData: Bool { true }
+
     public var sharedConnections: [SharedConnectionInfo] {
         connections.map { SharedConnectionInfo(gateway: gatewayName, name: "h2-\($0.id)", streams: $0.session.openStreamCount) }
     }

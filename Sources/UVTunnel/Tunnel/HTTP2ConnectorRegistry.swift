@@ -51,6 +51,7 @@ final class HTTP2ConnectorLease: GatewayConnector, UDPGatewayConnector {
 
     var gatewayName: String { connector.gatewayName }
     var sharedConnections: [SharedConnectionInfo] { connector.sharedConnections }
+    var carriesEarlyData: Bool { connector.carriesEarlyData }
 
     func open(destination: String, token: String?,
               completion: @escaping (Result<ByteStream, TunnelFailure>) -> Void) -> ConnectAttempt {

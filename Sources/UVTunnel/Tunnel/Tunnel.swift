@@ -6,7 +6,11 @@ import Logging
 /// stream is made is the connector's. Exactly one way out: `close(_:)`.
 ///
 /// The local side is not read until the relay starts, so bytes a client sends
-/// early wait in the kernel and nothing is lost while the tunnel is set up.
+/// early wait in the kernel and nothing is lost while the tunnel is set up;
+/// except that with a connector that carries early data (HTTP/2) its first
+/// read is taken at once and sent behind the request. The tunnel keeps that
+/// read until the relay starts: a retry after sign-in sends it again, and
+/// an attempt that did not carry it has the relay send it first.
 public final class Tunnel {
     public enum State: Equatable {
         case waitingForToken, connecting, relaying, closed
@@ -72,11 +76,23 @@ public final class Tunnel {
     private var onClosed: ((Tunnel, Outcome) -> Void)?
     /// Accept to relay start, for the setup-latency metric.
     public private(set) var setupMilliseconds: UInt64?
-    public var bytesUp: Int64 { relay?.bytesAToB ?? closedBytes.up }
+    public var bytesUp: Int64 { relay.map { $0.bytesAToB + earlyBytesSent } ?? closedBytes.up }
     public var bytesDown: Int64 { relay?.bytesBToA ?? closedBytes.down }
     private var closedBytes: (up: Int64, down: Int64) = (0, 0)
     /// The relay ended because the local client had gone: said on the closing line.
     private var localLeftFirst = false
+    /// The local client's first read, taken while connecting (see above);
+    /// given back once the relay starts.
+    private var early: Buffer?
+    /// The local client ended its side before the answer: the relay reads
+    /// EOF after `early` instead of the socket.
+    private var earlyEnded = false
+    private var readingEarly = false
+    /// Early bytes the gateway stream carried before the answer: the relay
+    /// did not count them.
+    private var earlyBytesSent: Int64 = 0
+    /// The relay's local side when early bytes or an early EOF go first.
+    private var prefixedLocal: ByteStream?
     /// Where the connector is, while the tunnel is connecting.
     public var connectStage: ConnectStage? { attempt?.stage }
 
@@ -124,17 +140,57 @@ public final class Tunnel {
         sentToken = token
         state = .connecting
         log(.debug, "connecting", metadata: ["gateway": "\(connector.gatewayName)", "destination": "\(options.route.destination)"])
-        attempt = connector.open(destination: options.route.destination, token: token) { [weak self] result in
+        let attempt = connector.open(destination: options.route.destination, token: token) { [weak self] result in
             guard let self else {
                 if case .success(let stream) = result { stream.close() }
                 return
             }
+            let carried = self.attempt?.carriedEarly ?? false
             self.attempt = nil
             switch result {
-            case .success(let stream): self.startRelay(to: stream)
+            case .success(let stream): self.startRelay(to: stream, earlyCarried: carried)
             case .failure(let failure): self.connectFailed(failure)
             }
         }
+        self.attempt = attempt
+        if let early {
+            attempt.carryEarly(early)
+        } else if connector.carriesEarlyData {
+            readEarly()
+        }
+    }
+
+    // MARK: Early bytes
+
+    /// Reads the local client's first bytes while the request goes out, so
+    /// they follow it now, not a round trip later (a client speaks first
+    /// in most protocols: TLS, RDP, HTTP). One read, then the socket waits.
+    private func readEarly() {
+        guard !readingEarly, early == nil, !earlyEnded else { return }
+        readingEarly = true
+        local.onRead = { [weak self] event in self?.earlyRead(event) }
+        local.startReading()
+    }
+
+    private func earlyRead(_ event: ReadEvent) {
+        stopReadingEarly()
+        switch event {
+        case .data(let buffer):
+            guard state != .closed else { return loop.buffers.give(buffer) }
+            early = buffer
+            attempt?.carryEarly(buffer)
+        case .eof:
+            earlyEnded = true
+        case .error(let error):
+            close(.failed(.relay(side: .local, message: error.message)))
+        }
+    }
+
+    private func stopReadingEarly() {
+        guard readingEarly else { return }
+        readingEarly = false
+        local.stopReading()
+        local.onRead = nil
     }
 
     private func connectFailed(_ failure: TunnelFailure) {
@@ -152,8 +208,20 @@ public final class Tunnel {
 
     // MARK: Relay
 
-    private func startRelay(to gateway: ByteStream) {
+    private func startRelay(to gateway: ByteStream, earlyCarried: Bool) {
         self.gateway = gateway
+        stopReadingEarly()
+        if earlyCarried, let early {
+            earlyBytesSent = Int64(early.count)
+            loop.buffers.give(early)
+            self.early = nil
+        }
+        var localSide = local
+        if early != nil || earlyEnded {
+            localSide = PrefixedStream(local, first: early, thenEOF: earlyEnded, pool: loop.buffers)
+            early = nil
+            prefixedLocal = localSide
+        }
         state = .relaying
         finishOpening()
         setupMilliseconds = loop.now - startedAt
@@ -163,7 +231,7 @@ public final class Tunnel {
             timer.start(milliseconds: lifetime) { [weak self] in self?.close(.failed(.lifetimeReached(milliseconds: lifetime))) }
         }
         log(.debug, "connected")
-        let relay = Relay(a: local, b: gateway, pool: loop.buffers, loop: loop) { [weak self] end in
+        let relay = Relay(a: localSide, b: gateway, pool: loop.buffers, loop: loop) { [weak self] end in
             switch end {
             case .completed: self?.close(.completed)
             case .peerLeft(.a, _):
@@ -200,10 +268,16 @@ public final class Tunnel {
         lifetimeTimer = nil
         attempt?.cancel()
         attempt = nil
+        stopReadingEarly()
+        if let early {
+            loop.buffers.give(early)
+            self.early = nil
+        }
+        prefixedLocal?.close()
         local.close()
         gateway?.close()
         let seconds = Double(loop.now - startedAt) / 1000
-        let up = relay?.bytesAToB ?? 0
+        let up = relay.map { $0.bytesAToB + earlyBytesSent } ?? 0
         let down = relay?.bytesBToA ?? 0
         closedBytes = (up, down)
         let destination = options.route.destination

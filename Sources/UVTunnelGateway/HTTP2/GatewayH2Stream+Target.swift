@@ -45,6 +45,10 @@ extension GatewayH2Stream {
         target.onRead = { [weak self] event in self?.targetRead(event) }
         target.startReading()
         // DATA the client sent right behind its HEADERS goes first.
+        if !inbound.isEmpty || clientEnded {
+            let early = inbound.reduce(0) { $0 + $1.count }
+            log(.debug, "relaying with \(early) bytes\(clientEnded ? " and END_STREAM" : "") that came before the answer")
+        }
         flushInbound()
     }
 

@@ -76,4 +76,34 @@ final class PrefixedStreamTests: XCTestCase {
             XCTAssertTrue(pair.a.isClosed)
         }
     }
+
+    /// A tunnel that read its client's EOF while connecting: the relay reads
+    /// the early bytes, then EOF, and the inner stream (whose EOF was taken)
+    /// is never read again; with no early bytes, EOF alone.
+    func testAnEarlyEndFollowsThePrefixWithoutReadingTheInnerStream() {
+        withPair { loop, pair in
+            PayloadSender(pair.b, pool: loop.buffers, payload: Data("never read".utf8)).start()
+            let stream = PrefixedStream(pair.a, first: loop.buffers.buffers(copying: Array("last words".utf8))[0],
+                                        thenEOF: true, pool: loop.buffers)
+            let reader = ReadCollector(stream, pool: loop.buffers)
+            reader.start()
+            loop.run()
+            XCTAssertEqual(reader.text, "last words")
+            XCTAssertEqual(reader.end, .eof)
+            XCTAssertFalse(pair.a.isReading, "the inner stream is not read after its EOF")
+            stream.startReading()  // a second start tells nothing twice
+            loop.run()
+            XCTAssertEqual(reader.text, "last words")
+            stream.close()
+        }
+        withPair { loop, pair in
+            let stream = PrefixedStream(pair.a, first: nil, thenEOF: true, pool: loop.buffers)
+            let reader = ReadCollector(stream, pool: loop.buffers)
+            reader.start()
+            loop.run()
+            XCTAssertEqual(reader.text, "")
+            XCTAssertEqual(reader.end, .eof)
+            stream.close()
+        }
+    }
 }
