@@ -63,7 +63,7 @@ public protocol ConnectAttempt: AnyObject {
     /// tunnel keeps the bytes until the relay starts, so an answer that
     /// refuses (a sign-in, then a retry) or an attempt that cannot carry
     /// them loses nothing.
-    func carryEarly(_ bytes: Buffer)
+    func carryEarly(_ bytes: [UInt8])
 
     /// On success: whether the stream handed over already carried the
     /// bytes given to `carryEarly` (false: the tunnel sends them first).
@@ -71,7 +71,7 @@ public protocol ConnectAttempt: AnyObject {
 }
 
 extension ConnectAttempt {
-    public func carryEarly(_ bytes: Buffer) {}
+    public func carryEarly(_ bytes: [UInt8]) {}
     public var carriedEarly: Bool { false }
 }
 

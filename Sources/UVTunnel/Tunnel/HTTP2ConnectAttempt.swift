@@ -17,8 +17,8 @@ final class HTTP2ConnectAttempt: ConnectAttempt {
     private weak var dial: HTTP2Dial?
     private var stream: HTTP2Stream?
     private var inner: ConnectAttempt?
-    /// The tunnel's early bytes (its buffer; copied onto each stream opened).
-    private var early: Buffer?
+    /// The tunnel's early bytes (copied onto each stream opened).
+    private var early: [UInt8]?
     /// The current stream took a copy of `early`.
     private(set) var carriedEarly = false
 
@@ -89,7 +89,7 @@ final class HTTP2ConnectAttempt: ConnectAttempt {
         sendEarly()
     }
 
-    func carryEarly(_ bytes: Buffer) {
+    func carryEarly(_ bytes: [UInt8]) {
         guard !isUDP, early == nil else { return }
         early = bytes
         sendEarly()
@@ -101,12 +101,7 @@ final class HTTP2ConnectAttempt: ConnectAttempt {
     /// tunnel sends it once relaying.
     private func sendEarly() {
         guard let early, let stream, !carriedEarly, early.count <= HTTP2ConnectAttempt.earlyLimit else { return }
-        let copies = early.withReadableBytes { bytes in
-            var buffers: [Buffer] = []
-            loop.buffers.append(copying: bytes, to: &buffers)
-            return buffers
-        }
-        carriedEarly = stream.enqueue(copies)
+        carriedEarly = stream.enqueue(loop.buffers.buffers(copying: early))
     }
 
     /// Early bytes beyond this wait for the relay (a first message is a
@@ -178,7 +173,7 @@ final class HTTP2ConnectAttempt: ConnectAttempt {
     }
 
     private func release() {
-        early = nil  // the tunnel's
+        early = nil
         if let dial { connector?.withdraw(self, from: dial) }
         dial = nil
         inner?.cancel()

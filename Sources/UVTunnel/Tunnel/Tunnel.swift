@@ -81,9 +81,10 @@ public final class Tunnel {
     private var closedBytes: (up: Int64, down: Int64) = (0, 0)
     /// The relay ended because the local client had gone: said on the closing line.
     private var localLeftFirst = false
-    /// The local client's first read, taken while connecting (see above);
-    /// given back once the relay starts.
-    private var early: Buffer?
+    /// The local client's first read, taken while connecting (see above),
+    /// copied out of its pool buffer: a burst of tunnels waiting for
+    /// answers or a sign-in holds their few bytes, not 64 KiB each.
+    private var early: [UInt8]?
     /// The local client ended its side before the answer: the relay reads
     /// EOF after `early` instead of the socket.
     private var earlyEnded = false
@@ -176,9 +177,11 @@ public final class Tunnel {
         stopReadingEarly()
         switch event {
         case .data(let buffer):
-            guard state != .closed else { return loop.buffers.give(buffer) }
-            early = buffer
-            attempt?.carryEarly(buffer)
+            let bytes = buffer.bytes
+            loop.buffers.give(buffer)
+            guard state != .closed else { return }
+            early = bytes
+            attempt?.carryEarly(bytes)
         case .eof:
             earlyEnded = true
         case .error(let error):
@@ -213,12 +216,13 @@ public final class Tunnel {
         stopReadingEarly()
         if earlyCarried, let early {
             earlyBytesSent = Int64(early.count)
-            loop.buffers.give(early)
             self.early = nil
         }
         var localSide = local
         if early != nil || earlyEnded {
-            localSide = PrefixedStream(local, first: early, thenEOF: earlyEnded, pool: loop.buffers)
+            // One pool buffer's worth at most: it came from one read.
+            let first = early.flatMap { loop.buffers.buffers(copying: $0).first }
+            localSide = PrefixedStream(local, first: first, thenEOF: earlyEnded, pool: loop.buffers)
             early = nil
             prefixedLocal = localSide
         }
@@ -269,10 +273,7 @@ public final class Tunnel {
         attempt?.cancel()
         attempt = nil
         stopReadingEarly()
-        if let early {
-            loop.buffers.give(early)
-            self.early = nil
-        }
+        early = nil
         prefixedLocal?.close()
         local.close()
         gateway?.close()

@@ -191,6 +191,30 @@ final class HTTP2ConnectorTests: H2GatewayLoopTestCase {
         connector.shutdown()
     }
 
+    /// A tunnel's first bytes go on its stream before the answer; a stream
+    /// that must start again (GOAWAY did not cover it) carries them again,
+    /// once, on the new connection.
+    func testEarlyBytesGoBeforeTheAnswerAndAgainOnAStreamThatStartsOver() throws {
+        gateway.answer = { _ in 0 }  // the first connection answers nothing
+        let connector = try connector()
+        var results: [Result<ByteStream, TunnelFailure>] = []
+        let early = Array("first words".utf8)
+        let attempt = connector.open(destination: "db.internal:5432", token: nil) { results.append($0) }
+        attempt.carryEarly(early)  // before the connection is even up: sent once the stream opens
+        spin("the early bytes at the first connection") {
+            gateway.connections.first?.server.streams.values.first?.received == early
+        }
+        gateway.answer = nil
+        gateway.connections[0].server.goAway(lastStreamID: 0)
+        spin("the tunnel open") { results.count == 1 }
+        let stream = try XCTUnwrap(try? results[0].get())
+        XCTAssertTrue(attempt.carriedEarly)
+        let second = try XCTUnwrap(gateway.connections.last?.server)
+        XCTAssertEqual(second.streams.values.map(\.received), [early], "carried again, once")
+        stream.close()
+        connector.shutdown()
+    }
+
     func testAConnectionThatStopsAnsweringIsDeclaredDeadAndTheNextTunnelGetsAFreshOne() throws {
         let connector = try connector(pingMilliseconds: 50)
         var result: Result<ByteStream, TunnelFailure>?
