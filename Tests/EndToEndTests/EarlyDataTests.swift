@@ -41,13 +41,9 @@ final class EarlyDataTests: XCTestCase {
     }
 
     func testARedirectedStreamCarriesTheSameBytesOnceAfterSignIn() throws {
-        let gateway = try GatewayFixture(["--auto-approve"])
-        let target = try TargetServer(.echo)
-        defer { target.stop() }
-        let cache = TemporaryDirectory()
-        let browser = try ScriptedBrowser(in: cache)
-        let tunnel = try TunnelFixture(["--multiplex"] + signInArguments(gateway, browser, targetPort: target.port),
-                                       environment: ["XDG_CACHE_HOME": cache.path])
+        let signIn = try MultiplexSignIn()
+        defer { withExtendedLifetime(signIn) {} }  // its target stops when it goes
+        let (gateway, browser, tunnel) = (signIn.gateway, signIn.browser, signIn.tunnel)
         let payload = randomBytes(3_000)
         XCTAssert(try sendAtOnce(port: tunnel.port, payload) == payload, "echoed exactly once, in order")
         let log = gateway.process.stderr

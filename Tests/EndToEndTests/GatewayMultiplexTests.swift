@@ -60,13 +60,9 @@ final class GatewayMultiplexTests: XCTestCase {
     }
 
     func testAStreamWithoutATokenSignsInOnceAndIsRetried() throws {
-        let gateway = try GatewayFixture(["--auto-approve"])
-        let target = try TargetServer(.echo)
-        defer { target.stop() }
-        let cache = TemporaryDirectory()
-        let browser = try ScriptedBrowser(in: cache)
-        let tunnel = try TunnelFixture(["--multiplex"] + signInArguments(gateway, browser, targetPort: target.port),
-                                       environment: ["XDG_CACHE_HOME": cache.path])
+        let signIn = try MultiplexSignIn()
+        defer { withExtendedLifetime(signIn) {} }  // its target stops when it goes
+        let (gateway, browser, tunnel) = (signIn.gateway, signIn.browser, signIn.tunnel)
         XCTAssertEqual(try parallelEchoFailures(port: tunnel.port, count: 20, size: { 10_000 + $0 }), [])
         XCTAssertEqual(browser.starts, 1, "one browser start")
         gateway.process.waitForOutput { $0.contains("answered 302: no token") }
