@@ -136,6 +136,14 @@ final class TunnelCLITests: XCTestCase {
         XCTAssert(try echoRoundTrip(port: tunnel.port, payload: payload) == payload, tunnel.process.stderr)
     }
 
+    /// The helper the cache tests name files with keeps a leading zero byte
+    /// as "0", as pomerium-cli does: without it one gateway port in 256 gave
+    /// a name uvtunnel never reads, and a test that found "no token".
+    func testPythonCacheFileNameKeepsALeadingZeroByte() throws {
+        XCTAssertEqual(try pythonCacheFileName(key: "host909.example:443|true"),
+                       "0VID97ANSKIL7SIZXZM3T6YQSEWCE6STXM3ZVM6HZ3WB5N7V2.jwt")
+    }
+
     func testRejectedCachedTokenIsDeletedButA403KeepsIt() throws {
         let gateway = try GatewayFixture(["--allow", "127.0.0.1:1"])
         let cache = TemporaryDirectory()
@@ -186,7 +194,8 @@ func pythonCacheFileName(key: String) throws -> String {
     d = hmac.new(b"LocalJWTCache", sys.argv[1].encode(), lambda: hashlib.new("sha512_256")).digest()
     n = int.from_bytes(d, "big"); s = ""
     while n: n, r = divmod(n, 36); s = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[r] + s
-    print((s or "0") + ".jwt")
+    # martinlindhe/base36 EncodeBytes: one "0" per leading zero byte (a key in 256).
+    print("0" * (len(d) - len(d.lstrip(b"\\0"))) + s + ".jwt")
     """
     let python = try ChildProcess("/usr/bin/env", ["python3", "-c", script, key])
     guard python.waitForExit() == 0 else { throw TestError("python3: \(python.stderr)") }

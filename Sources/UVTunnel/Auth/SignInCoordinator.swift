@@ -34,6 +34,7 @@ public final class SignInCoordinator: TokenSource {
         self.logger = logger
         timer = UVTimer(loop: loop)
         if let cachedToken { adopt(cachedToken) }
+        logger.debug("\(cachedToken == nil ? "no cached token" : "a cached token") for \(settings.route.gatewayAuthority)")
     }
 
     /// Feeds the worker's results in; the owner routes `SignInWorker.Event`s here.

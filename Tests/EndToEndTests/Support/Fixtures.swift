@@ -28,7 +28,12 @@ final class GatewayFixture {
     func token(ttl: Int = 3600) throws -> String {
         let issuer = try ChildProcess(Products.gateway, ["issue-token", "--state-dir", state.path, "--ttl=\(ttl)"])
         guard issuer.waitForExit() == 0 else { throw TestError("issue-token failed: \(issuer.stderr)") }
-        return issuer.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let token = issuer.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        // Cut or mixed output would look like a token the client refuses to send.
+        guard token.split(separator: ".", omittingEmptySubsequences: false).count == 3 else {
+            throw TestError("issue-token printed \(token.utf8.count) bytes that are not a JWT: \"\(token.prefix(80))\"; stderr: \(issuer.stderr)")
+        }
+        return token
     }
 
     deinit { process.stop() }
