@@ -63,7 +63,8 @@ final class GatewayMultiplexTests: XCTestCase {
     /// write whose small DATA payloads share TLS records, not a record per
     /// stream: counted on the wire between the client and the gateway, both
     /// ways. Each side is stopped (SIGSTOP) while the 64 tunnels' messages
-    /// wait in its sockets, so it finds them all in one loop turn.
+    /// wait in its sockets, so it finds them all in one loop turn: 66 and 65
+    /// records before small payloads were copied together, 1 and 1 after.
     func testSmallMessagesOfManyStreamsInOneTurnShareTLSRecords() throws {
         let streams = 64, size = 64
         let gateway = try GatewayFixture()
@@ -76,11 +77,14 @@ final class GatewayMultiplexTests: XCTestCase {
         arguments[1] = "https://127.0.0.1:\(relay.port)"  // --pomerium-url: through the relay
         let tunnel = try TunnelFixture(["--multiplex"] + arguments)
         let sockets = try (0..<streams).map { _ in try TestSocket.connect(port: tunnel.port, timeout: 60) }
-        let deadline = Date().addingTimeInterval(60)
-        while target.acceptedCount < streams && Date() < deadline { usleep(10_000) }
-        XCTAssertEqual(target.acceptedCount, streams, "every stream reached its target")
-        usleep(300_000)  // and its answer reached the client
-        let messages = (0..<streams).map { i in Array("stream \(i) ".utf8) + Array(repeating: UInt8(ascii: "m"), count: size - "stream \(i) ".utf8.count) }
+        // Every stream answered (so the client reads its local socket) before the messages go.
+        XCTAssert(tunnel.process.waitForOutput(timeout: 60) { text in
+            text.split(separator: "\n").filter { $0.hasSuffix("] connected") }.count == streams
+        }, "every stream answered")
+        let messages = (0..<streams).map { i in
+            let label = Array("stream \(i) ".utf8)
+            return label + Array(repeating: UInt8(ascii: "m"), count: size - label.count)
+        }
 
         let upBefore = relay.count(.up)
         tunnel.process.signal(SIGSTOP)
