@@ -59,6 +59,53 @@ final class GatewayMultiplexTests: XCTestCase {
         XCTAssertEqual(count("answered", in: gateway.process.stderr), 0, "every stream was admitted at once")
     }
 
+    /// The frames one loop turn has for many streams leave as one transport
+    /// write whose small DATA payloads share TLS records, not a record per
+    /// stream: counted on the wire between the client and the gateway, both
+    /// ways. Each side is stopped (SIGSTOP) while the 64 tunnels' messages
+    /// wait in its sockets, so it finds them all in one loop turn: 66 and 65
+    /// records before small payloads were copied together, 1 and 1 after.
+    func testSmallMessagesOfManyStreamsInOneTurnShareTLSRecords() throws {
+        let streams = 64, size = 64
+        let gateway = try GatewayFixture()
+        let relay = try TLSRecordRelay(upstreamPort: gateway.port)
+        defer { relay.stop() }
+        let gate = EchoGate()
+        let target = try TargetServer(.heldEcho(count: size, gate: gate))
+        defer { target.stop() }
+        var arguments = TunnelFixture.arguments(gateway: gateway, targetPort: target.port, token: try gateway.token())
+        arguments[1] = "https://127.0.0.1:\(relay.port)"  // --pomerium-url: through the relay
+        let tunnel = try TunnelFixture(["--multiplex"] + arguments)
+        let sockets = try (0..<streams).map { _ in try TestSocket.connect(port: tunnel.port, timeout: 60) }
+        // Every stream answered (so the client reads its local socket) before the messages go.
+        XCTAssert(tunnel.process.waitForOutput(timeout: 60) { text in
+            text.split(separator: "\n").filter { $0.hasSuffix("] connected") }.count == streams
+        }, "every stream answered")
+        let messages = (0..<streams).map { i in
+            let label = Array("stream \(i) ".utf8)
+            return label + Array(repeating: UInt8(ascii: "m"), count: size - label.count)
+        }
+
+        let upBefore = relay.count(.up)
+        tunnel.process.signal(SIGSTOP)
+        for (socket, message) in zip(sockets, messages) { try socket.send(message) }
+        tunnel.process.signal(SIGCONT)
+        XCTAssert(gate.waitForArrivals(streams), "every target got its message")
+        let up = relay.count(.up) - upBefore
+
+        let downBefore = relay.count(.down)
+        gateway.process.signal(SIGSTOP)
+        gate.open()
+        let sent = gate.waitForSent(streams)
+        gateway.process.signal(SIGCONT)
+        XCTAssert(sent, "every target sent its message back")
+        for (socket, message) in zip(sockets, messages) { XCTAssertEqual(try socket.receive(exactly: size), message) }
+        let down = relay.count(.down) - downBefore
+
+        XCTAssertLessThanOrEqual(up, streams / 8, "client to gateway: \(up) TLS records for \(streams) messages")
+        XCTAssertLessThanOrEqual(down, streams / 8, "gateway to client: \(down) TLS records for \(streams) messages")
+    }
+
     func testAStreamWithoutATokenSignsInOnceAndIsRetried() throws {
         let signIn = try MultiplexSignIn()
         defer { withExtendedLifetime(signIn) {} }  // its target stops when it goes

@@ -32,8 +32,9 @@ open class H2CallbackContext {
 }
 
 /// The callbacks and option both sides' sessions share: DATA without copies
-/// (the frame's length follows the stream's queued buffers, and its payload
-/// joins the transport write as those buffers), the stream's close, and
+/// by nghttp2 (the frame's length follows the stream's queued buffers, and
+/// its payload joins the transport write as those buffers, or copied behind
+/// its header when short: `H2OutboundQueue.take`), the stream's close, and
 /// windows that open only when a stream's reader has taken the bytes. They
 /// run only inside `nghttp2_session_mem_recv`/`mem_send`; the pointers they
 /// get do not outlive the call.

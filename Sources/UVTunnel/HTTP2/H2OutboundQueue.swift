@@ -1,6 +1,7 @@
 /// A stream's bytes waiting for DATA frames (client and gateway streams
-/// alike): pool buffers in order, framed without copies. `take` moves whole
-/// buffers into the transport write and copies only a part of one.
+/// alike): pool buffers in order, framed without copies by nghttp2. `take`
+/// moves whole buffers into the transport write, and copies a small payload
+/// or a part of a buffer.
 package struct H2OutboundQueue {
     /// What the DATA source tells nghttp2: `n` bytes go, `n` bytes and then
     /// END_STREAM, or nothing yet (DEFERRED until the stream resumes).
@@ -59,23 +60,40 @@ package struct H2OutboundQueue {
         return n > 0 ? .bytes(n) : .nothingYet
     }
 
+    /// Payloads shorter than this are copied into the write, right behind
+    /// their frame header, instead of moved as the stream's own buffers:
+    /// TLSStream encrypts each buffer of a write as records of its own, so
+    /// a moved 64-byte payload was a record (and an SSL_read on the peer)
+    /// per stream per turn; copied, the frames of many streams share records
+    /// of up to 16 KiB. Below a record's size a copy costs less than the
+    /// record it saves; longer payloads fill records of their own anyway.
+    package static let copyLimit = 16 * 1024
+
     /// Moves the first `count` queued bytes (at most `bytes`) behind
-    /// `chunks`, the session's next transport write: whole buffers as they
-    /// are, a part of one by a copy into `pool`'s buffers.
+    /// `chunks`, the session's next transport write: a payload under
+    /// `copyLimit` by a copy into `pool`'s buffers (its emptied buffers go
+    /// back to `pool`), a longer one as whole buffers, and a part of one by
+    /// a copy.
     package mutating func take(_ count: Int, into chunks: inout [Buffer], pool: BufferPool) {
+        let copiesAll = count < H2OutboundQueue.copyLimit
         var remaining = count
         while remaining > 0 {
             let first = buffers[0]
-            if first.count <= remaining {
+            if first.count <= remaining && !copiesAll {
                 buffers.removeFirst()
                 remaining -= first.count
                 chunks.append(first)
             } else {
+                let n = min(remaining, first.count)
                 first.withReadableBytes { bytes in
-                    pool.append(copying: UnsafeRawBufferPointer(rebasing: bytes[..<remaining]), to: &chunks)
+                    pool.append(copying: UnsafeRawBufferPointer(rebasing: bytes[..<n]), to: &chunks)
                 }
-                first.consume(remaining)
-                remaining = 0
+                first.consume(n)
+                remaining -= n
+                if first.isEmpty {
+                    buffers.removeFirst()
+                    pool.give(first)
+                }
             }
         }
         bytes -= count

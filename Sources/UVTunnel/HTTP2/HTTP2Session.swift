@@ -70,7 +70,8 @@ final class HTTP2Session: H2DataSession {
     /// A transport write is queued: no more frames until it completes.
     private var isWriting = false
     /// The next transport write, gathered from `mem_send` (control frames,
-    /// copied) and `sendData` (DATA: the streams' own buffers, moved).
+    /// copied) and `sendData` (DATA: the streams' own buffers, moved, or
+    /// short payloads copied, so many streams' frames share TLS records).
     private var outgoing: [Buffer] = []
     private var outgoingBytes = 0
     private var isPumping = false
@@ -309,7 +310,8 @@ final class HTTP2Session: H2DataSession {
     }
 
     /// A DATA frame nghttp2 framed without copying: its 9-byte header, then
-    /// `length` bytes the stream moves from its queue, join the next write.
+    /// `length` bytes the stream moves from its queue (a short payload is
+    /// copied behind the header: `H2OutboundQueue.take`), join the next write.
     /// Past the write's budget, nghttp2 stops (PAUSE) so one write stays bounded.
     func sendData(streamID: Int32, header: UnsafeRawBufferPointer, length: Int) -> Int32 {
         // Not what the DATA source promised: nothing of the frame goes, and

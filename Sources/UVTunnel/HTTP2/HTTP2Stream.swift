@@ -239,7 +239,7 @@ public final class HTTP2Stream: SharedConnectionStream, H2DataStream {
 
     /// Moves the first `count` queued bytes (at most `queuedBytes`) behind
     /// `chunks`, the session's next transport write: whole buffers as they
-    /// are, a part of one by a copy.
+    /// are, a short payload or a part of a buffer by a copy.
     func take(_ count: Int, into chunks: inout [Buffer]) {
         outbound.take(count, into: &chunks, pool: pool)
         if writeWaiter != nil && outboundBytes < outboundLimit { note() }

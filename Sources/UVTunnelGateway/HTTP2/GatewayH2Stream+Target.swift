@@ -112,7 +112,7 @@ extension GatewayH2Stream {
 
     /// Moves the first `count` queued bytes (at most `outboundBytes`) behind
     /// `chunks`, the session's next transport write: whole buffers as they
-    /// are, a part of one by a copy. Reading the target again (libuv only,
+    /// are, a short payload or a part of a buffer by a copy. Reading the target again (libuv only,
     /// never nghttp2) once the queue fell to half its limit.
     func take(_ count: Int, into chunks: inout [Buffer]) {
         outbound.take(count, into: &chunks, pool: loop.buffers)

@@ -11,6 +11,8 @@ final class TargetServer: @unchecked Sendable {
         case speakFirst([UInt8])
         /// Read until EOF, then answer "got N bytes" and close.
         case answerAfterEOF
+        /// Read `count` bytes, wait for `gate` to open, send them back, then echo.
+        case heldEcho(count: Int, gate: EchoGate)
     }
 
     let port: UInt16
@@ -78,6 +80,12 @@ final class TargetServer: @unchecked Sendable {
             case .answerAfterEOF:
                 let all = try connection.receiveAll()
                 try connection.send(Array("got \(all.count) bytes".utf8))
+            case .heldEcho(let count, let gate):
+                let held = try connection.receive(exactly: count)
+                gate.arriveAndWait()
+                try connection.send(held)
+                gate.sent()
+                try echo(connection)
             }
         } catch {}
     }
@@ -106,4 +114,45 @@ final class TargetServer: @unchecked Sendable {
     }
 
     deinit { stop() }
+}
+
+/// Lines up the answers of many `heldEcho` targets: each waits, holding what
+/// it read, until the test opens the gate, so a test can have them all reach
+/// their peer at once (while it is stopped).
+final class EchoGate: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var isOpen = false
+    private var waiting = 0
+    private var sentCount = 0
+
+    func arriveAndWait() {
+        condition.withLock {
+            waiting += 1
+            condition.broadcast()
+            while !isOpen { condition.wait() }
+        }
+    }
+
+    func sent() {
+        condition.withLock {
+            sentCount += 1
+            condition.broadcast()
+        }
+    }
+
+    func open() { condition.withLock { isOpen = true; condition.broadcast() } }
+
+    /// Waits until `count` targets hold their bytes (false on timeout).
+    func waitForArrivals(_ count: Int, timeout: TimeInterval = 30) -> Bool { wait(timeout) { waiting >= count } }
+
+    /// Waits until `count` targets have sent theirs back (false on timeout).
+    func waitForSent(_ count: Int, timeout: TimeInterval = 30) -> Bool { wait(timeout) { sentCount >= count } }
+
+    private func wait(_ timeout: TimeInterval, until done: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        return condition.withLock {
+            while !done() { if !condition.wait(until: deadline) { return done() } }
+            return true
+        }
+    }
 }
