@@ -78,8 +78,7 @@ final class HTTP2Session: H2DataSession {
     private var isStarted = false
     private var pumpAgain = false
     /// Next-turn delivery of stream events caused by a consumer's own call.
-    private let soon: UVTimer
-    private var soonArmed = false
+    private let soon: NextTurn
     /// A stream opened or closed since the connector last heard.
     private var streamsChanged = false
     private(set) var isGoingAway = false
@@ -148,7 +147,7 @@ final class HTTP2Session: H2DataSession {
         self.connectionID = connectionID
         self.loop = loop
         self.settings = settings
-        soon = UVTimer(loop: loop)
+        soon = NextTurn(loop: loop)
         let box = CallbackContext()
         context = Unmanaged.passRetained(box)
         raw = HTTP2Callbacks.makeClientSession(userData: context.toOpaque())
@@ -516,13 +515,8 @@ final class HTTP2Session: H2DataSession {
     }
 
     private func armSoon() {
-        guard !soonArmed, !isClosed else { return }
-        soonArmed = true
-        soon.start(milliseconds: 0) { [weak self] in
-            guard let self else { return }
-            self.soonArmed = false
-            self.pump(deliver: true)
-        }
+        guard !isClosed else { return }
+        soon.arm { [weak self] in self?.pump(deliver: true) }
     }
 
     /// Writes what nghttp2 still has to send (the GOAWAY) behind any write

@@ -5,6 +5,13 @@ import Glibc
 /// soft limit is raised to the hard one at start (as Go's runtime does for
 /// pomerium-cli), so thousands of tunnels do not need a `ulimit -n` first.
 public enum DescriptorLimit {
+    /// The soft limit now in force, nil when unknown or unlimited.
+    public static var soft: Int32? {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < rlim_t(Int32.max) else { return nil }
+        return Int32(limit.rlim_cur)
+    }
+
     /// Returns the soft limit now in force.
     @discardableResult
     public static func raiseSoftToHard() -> UInt64 {

@@ -16,11 +16,7 @@ public final class TCPListener {
     /// silently (its spare-descriptor swap), so this is the one sign of it.
     public var onDescriptorTableFull: ((_ limit: Int32) -> Void)?
     /// The soft descriptor limit when the listener was made (0: unknown).
-    private let descriptorLimit: Int32 = {
-        var limit = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < rlim_t(Int32.max) else { return 0 }
-        return Int32(limit.rlim_cur)
-    }()
+    private let descriptorLimit = DescriptorLimit.soft ?? 0
 
     /// The accept queue every listener asks for: as long as the kernel
     /// allows (Linux caps it at net.core.somaxconn, 4,096 by default). Why

@@ -58,8 +58,7 @@ final class GatewayH2Session: H2DataSession {
     private var pumpAgain = false
     /// The next-turn pump of a full read (`transportRead`) and of target
     /// reads (`resume`), made when first needed.
-    private var soon: UVTimer?
-    private var soonArmed = false
+    private lazy var soon = NextTurn(loop: loop)
     private(set) var isClosed = false
     /// Each stream's answer (the server counts them as it counts HTTP/1.1's).
     var onAnswered: ((Int) -> Void)?
@@ -99,7 +98,6 @@ final class GatewayH2Session: H2DataSession {
     }
 
     deinit {
-        soon?.close()
         if let raw { nghttp2_session_del(raw) }
         context.release()
     }
@@ -244,15 +242,8 @@ final class GatewayH2Session: H2DataSession {
     }
 
     private func pumpNextTurn() {
-        guard !soonArmed, !isClosed else { return }
-        soonArmed = true
-        let timer = soon ?? UVTimer(loop: loop)
-        soon = timer
-        timer.start(milliseconds: 0) { [weak self] in
-            guard let self else { return }
-            self.soonArmed = false
-            self.pump()
-        }
+        guard !isClosed else { return }
+        soon.arm { [weak self] in self?.pump() }
     }
 
     /// Sends what nghttp2 has to send and lets the touched streams act, until
@@ -337,8 +328,7 @@ final class GatewayH2Session: H2DataSession {
     private func finish(_ reason: String?) {
         guard !isClosed else { return }
         isClosed = true
-        soon?.close()
-        soon = nil
+        soon.close()
         if let reason { logger.debug("HTTP/2 connection closed: \(reason)") }
         let open = streams.values.sorted { $0.id < $1.id } + touched
         streams.removeAll()
