@@ -82,6 +82,10 @@ final class Supervisor {
         let (prepared, config) = try source.prepare(logger: logger)
         let reclaim = try MemoryReclaimer.Settings.parse(ProcessInfo.processInfo.environment["UVTUNNEL_RECLAIM"])
         let loop = try EventLoop()
+        // One line per 10 s at most: a burst at the limit repeats it per socket.
+        loop.descriptorTable.onFull = { limit in
+            logger.warning("the descriptor table is full (limit \(limit), ulimit -n): too many open files for new tunnels; connections beyond it are closed at once until tunnels end; raise the limit")
+        }
         let reclaimer = MemoryReclaimer(loop: loop, settings: reclaim, logger: logger)
         let supervisor = Supervisor(loop: loop, source: source, drainSeconds: config?.drainTimeout ?? flags.drainTimeout, logger: logger)
         try supervisor.stopping.startSignals()

@@ -14,6 +14,8 @@ public final class EventLoop {
     private var isClosed = false
     /// A reserve for libuv's own accept spare, should that be lost (see SpareDescriptor).
     let spareDescriptor = SpareDescriptor()
+    /// Tells when a socket made on this loop took the table's last slots.
+    public let descriptorTable = DescriptorTableWatch()
     /// TLS starts held for a gateway's first session ticket (GatewayDialer).
     lazy var sessionTicketWait = SessionTicketWait(loop: self)
 

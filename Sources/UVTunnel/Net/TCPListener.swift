@@ -11,12 +11,6 @@ public final class TCPListener {
     /// Called for accept failures (EMFILE and the like); the listener goes on.
     public var onAcceptError: ((UVError) -> Void)?
     public private(set) var address: SocketAddress
-    /// Called when an accepted connection took one of the last two slots of
-    /// the descriptor table: from here libuv closes further connections
-    /// silently (its spare-descriptor swap), so this is the one sign of it.
-    public var onDescriptorTableFull: ((_ limit: Int32) -> Void)?
-    /// The soft descriptor limit when the listener was made (0: unknown).
-    private let descriptorLimit = DescriptorLimit.soft ?? 0
 
     /// The accept queue every listener asks for: as long as the kernel
     /// allows (Linux caps it at net.core.somaxconn, 4,096 by default). Why
@@ -114,11 +108,7 @@ public final class TCPListener {
             this.onAcceptError?(error)
             return
         }
-        // Linux hands out the lowest free descriptor, so one this high means
-        // every slot below it is taken.
-        if this.descriptorLimit > 0, let fd = client.descriptor, fd >= this.descriptorLimit - 2 {
-            this.onDescriptorTableFull?(this.descriptorLimit)
-        }
+        this.loop.descriptorTable.note(client.descriptor, now: this.loop.now)
         guard let onAccept = this.onAccept else { return client.close() }
         onAccept(client)
     }
@@ -129,7 +119,6 @@ public final class TCPListener {
         isClosing = true
         onAccept = nil
         onAcceptError = nil
-        onDescriptorTableFull = nil
         HandleOwnership.close(handle)
     }
 }

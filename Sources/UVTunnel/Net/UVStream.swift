@@ -144,6 +144,7 @@ public final class UVStream: ByteStream, HandleCloseObserver {
         }
         // Refused: no callback will come, so the completion never runs; the caller hears it here.
         try UVError.check(status, "connect to \(address)")
+        loop.descriptorTable.note(descriptor, now: loop.now)
     }
 
     // MARK: Reading

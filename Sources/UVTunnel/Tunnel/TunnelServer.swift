@@ -23,8 +23,6 @@ public final class TunnelServer {
     private var tunnels: [Int: Tunnel] = [:]
     private var nextID = 1
     private var drainTimer: UVTimer?
-    /// When the last "descriptor table is full" warning was logged (loop ms).
-    private var lastTableFullWarning: UInt64?
     private var isShuttingDown = false
     public private(set) var counters = Counters()
     /// Runs when the last tunnel has closed after `shutdown` (or in stdio mode).
@@ -78,13 +76,6 @@ public final class TunnelServer {
             if self.counters.acceptErrors <= 10 || self.counters.acceptErrors % 1000 == 0 {
                 self.logger.warning("accept failed: \(error.reason) (\(self.counters.acceptErrors) so far); raise the descriptor limit with ulimit -n")
             }
-        }
-        listener.onDescriptorTableFull = { [weak self] limit in
-            guard let self else { return }
-            // At most one line per 10 s: a burst at the limit repeats this per accept.
-            guard self.lastTableFullWarning.map({ self.loop.now &- $0 >= 10_000 }) ?? true else { return }
-            self.lastTableFullWarning = self.loop.now
-            self.logger.warning("the descriptor table is full (limit \(limit), ulimit -n): too many open files for new tunnels; connections beyond it are closed at once until tunnels end; raise the limit")
         }
         listener.start { [weak self] client in
             guard let self else { return client.close() }
