@@ -139,6 +139,7 @@ struct PreparedEntry {
         guard entry.multiplex else { return nil }
         var settings = HTTP2Settings()
         settings.maxStreams = entry.maxStreamsPerConnection
+        settings.earlyData = entry.earlyData
         return registry.lease(key: gatewayKey, timeoutMilliseconds: options.connectTimeoutMilliseconds) {
             HTTP2Connector(loop: loop, options: options, tls: multiplexTLS, settings: settings, logger: logger)
         }
@@ -146,11 +147,11 @@ struct PreparedEntry {
 
     /// What makes two entries' gateway connections interchangeable: the
     /// gateway, everything that shapes the TLS handshake, the egress proxy,
-    /// the stream limit. (The destination, token and timeouts are per tunnel.)
+    /// the stream limit, early data. (The destination, token and timeouts are per tunnel.)
     private var gatewayKey: String {
         let parts: [String?] = [route.useTLS ? "https" : "http", route.gatewayAuthority, String(entry.disableTLSVerification),
                                 entry.alternateCAPath, entry.caCert, entry.clientCert, entry.clientKey, entry.egressProxy,
-                                String(entry.maxStreamsPerConnection)]
+                                String(entry.maxStreamsPerConnection), entry.earlyData ? "early-data" : "no-early-data"]
         return parts.map { $0 ?? "-" }.joined(separator: "\u{0}")
     }
 }

@@ -64,6 +64,11 @@ struct TunnelFlags: ParsableArguments {
     @Option(name: .customLong(TunnelOption.maxStreamsPerConnection.key), help: ArgumentHelp("With --multiplex: tunnels per gateway connection at most (the gateway's own limit applies too).", valueName: "n"))
     var maxStreamsPerConnection: Int = 100
 
+    // `--early-data/--no-early-data`: the flag stays the config key with `--`
+    // (`early-data = false` in a file), and the one users type is the `no-` form.
+    @Flag(name: .customLong(TunnelOption.earlyData.key), inversion: .prefixedNo, help: "With --multiplex: a tunnel's first bytes go right behind its CONNECT, before the gateway answers; --no-early-data holds them until the answer, for a gateway that drops DATA sent before it.")
+    var earlyData = true
+
     @Option(name: .customLong(TunnelOption.metricsAddress.key), help: ArgumentHelp("Serve Prometheus metrics at http://ADDR/metrics.", valueName: "addr"))
     var metricsAddress: String?
 
@@ -109,6 +114,7 @@ struct TunnelFlags: ParsableArguments {
         entry.allowFrom = allowFrom
         entry.multiplex = multiplex
         entry.maxStreamsPerConnection = maxStreamsPerConnection
+        entry.earlyData = earlyData
         adjust(&entry)
         do {
             try entry.validate()

@@ -6,15 +6,24 @@ import XCTest
 /// how many came before its answer), and never loses or repeats them: not
 /// when the answer is a sign-in redirect and the stream is retried, not when
 /// the gateway speaks only HTTP/1.1, not when the client ended at once.
+/// `--no-early-data` (`early-data = false`) keeps them until the answer.
 ///
 /// Each test uses a tunnel's first connection: it is dialled (TCP, TLS,
 /// SETTINGS) after the local client's bytes are already in the socket, so
 /// they are read before the stream opens and leave with its HEADERS.
 final class EarlyDataTests: XCTestCase {
-    private func multiplexTunnel(_ gateway: GatewayFixture, _ target: TargetServer) throws -> TunnelFixture {
-        try TunnelFixture(["--multiplex"] + TunnelFixture.arguments(gateway: gateway, targetPort: target.port,
-                                                                    token: try gateway.token()))
+    private func multiplexTunnel(_ gateway: GatewayFixture, _ target: TargetServer, extra: [String] = []) throws -> TunnelFixture {
+        try TunnelFixture(["--multiplex"] + extra + TunnelFixture.arguments(gateway: gateway, targetPort: target.port,
+                                                                            token: try gateway.token()))
     }
+
+    /// The gateway's whole log: stopped, so every line it wrote is in.
+    private func finalLog(_ gateway: GatewayFixture) -> String {
+        gateway.process.stop()
+        return gateway.process.stderr
+    }
+
+    private let earlyLine = "that came before the answer"
 
     /// Sends `payload` the moment the connection is up, then ends; returns all it read.
     private func sendAtOnce(port: UInt16, _ payload: [UInt8]) throws -> [UInt8] {
@@ -73,5 +82,62 @@ final class EarlyDataTests: XCTestCase {
         let tunnel = try multiplexTunnel(gateway, counter)
         XCTAssertEqual(String(decoding: try sendAtOnce(port: tunnel.port, []), as: UTF8.self), "got 0 bytes")
         XCTAssertEqual(String(decoding: try sendAtOnce(port: tunnel.port, Array("abc".utf8)), as: UTF8.self), "got 3 bytes")
+    }
+
+    /// `--no-early-data`: the same client as in the first test, but its bytes
+    /// wait for the answer (the gateway logs none that came before it; with
+    /// the flag ignored it would log 3000), then arrive exactly once, in order.
+    func testWithoutEarlyDataTheFirstBytesWaitForTheAnswer() throws {
+        let gateway = try GatewayFixture()
+        let target = try TargetServer(.echo)
+        defer { target.stop() }
+        let tunnel = try multiplexTunnel(gateway, target, extra: ["--no-early-data"])
+        let payload = randomBytes(3_000)
+        XCTAssert(try sendAtOnce(port: tunnel.port, payload) == payload, "echoed exactly once, in order")
+        for size in [1, 20_000, 300_000] {
+            let payload = randomBytes(size)
+            XCTAssert(try echoRoundTrip(port: tunnel.port, payload: payload) == payload, "\(size) bytes")
+        }
+        let log = finalLog(gateway)
+        XCTAssertTrue(log.contains("HTTP/2 connection opened"), "the tunnels were HTTP/2 streams: \(log)")
+        XCTAssertFalse(log.contains(earlyLine), log)
+    }
+
+    /// `early-data` in a config file, as a default and per route: a route
+    /// that turns it back on gets a connector of its own (not the other
+    /// route's, which carries nothing early), so only its bytes come early.
+    func testEarlyDataFromAConfigFileIsPerRoute() throws {
+        let gateway = try GatewayFixture()
+        let target = try TargetServer(.echo)
+        defer { target.stop() }
+        let dir = TemporaryDirectory()
+        let file = dir.path + "/routes.toml"
+        let ports = (try freeLoopbackPort(), try freeLoopbackPort())
+        try """
+        pomerium-url = "https://127.0.0.1:\(gateway.port)"
+        alternate-ca-path = "\(gateway.caPath)"
+        service-account = "\(try gateway.token())"
+        multiplex = true
+        early-data = false
+
+        [[tunnel]]
+        listen = "127.0.0.1:\(ports.0)"
+        route = "127.0.0.1:\(target.port)"
+
+        [[tunnel]]
+        listen = "127.0.0.1:\(ports.1)"
+        route = "127.0.0.1:\(target.port)"
+        early-data = true
+        """.write(toFile: file, atomically: true, encoding: .utf8)
+        let process = try ChildProcess(Products.tunnel, ["--config", file], environment: ["XDG_CACHE_HOME": dir.path])
+        defer { process.stop() }
+        process.waitForOutput { $0.components(separatedBy: "listening on").count == 3 }
+        let late = randomBytes(3_000)
+        XCTAssert(try sendAtOnce(port: ports.0, late) == late, process.stderr)
+        let early = randomBytes(7)
+        XCTAssert(try sendAtOnce(port: ports.1, early) == early, process.stderr)
+        let log = finalLog(gateway)
+        XCTAssertEqual(log.components(separatedBy: earlyLine).count - 1, 1, log)
+        XCTAssertTrue(log.contains("relaying with 7 bytes \(earlyLine)"), log)
     }
 }

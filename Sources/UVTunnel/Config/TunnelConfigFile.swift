@@ -195,6 +195,7 @@ public struct TunnelConfigFile: Equatable, Sendable {
         case .allowFrom: tunnel.allowFrom = try stringList(option, value)
         case .multiplex: tunnel.multiplex = try boolean(option, value)
         case .maxStreamsPerConnection: tunnel.maxStreamsPerConnection = try integer(option, value)
+        case .earlyData: tunnel.earlyData = try boolean(option, value)
         case .protocol: tunnel.protocol = try choice(option, value, TunnelProtocol.init(rawValue:))
         case .udpIdleTimeout: tunnel.udpIdleTimeout = try seconds(option, value)
         case .udpMaxSessions: tunnel.udpMaxSessions = try integer(option, value)

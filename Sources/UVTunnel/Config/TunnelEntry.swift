@@ -31,6 +31,10 @@ public struct TunnelEntry: Equatable, Sendable {
     public var udpMaxSessions = 1_000
     /// `--max-streams-per-connection` (with `multiplex`): streams per gateway connection at most.
     public var maxStreamsPerConnection = 100
+    /// `early-data` (with `multiplex`; `--no-early-data` turns it off): the
+    /// local client's first bytes go as DATA right behind the CONNECT's
+    /// HEADERS, before the answer. Off for a gateway that drops such DATA.
+    public var earlyData = true
     /// Where it was defined: the command line, or a config file (and its line).
     public var origin: OptionOrigin = .commandLine
     /// How its options are named in messages: flags, or config keys.

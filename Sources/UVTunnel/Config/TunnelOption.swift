@@ -27,6 +27,9 @@ public enum TunnelOption: String, CaseIterable, Sendable {
     case multiplex
     /// With `multiplex`: tunnels (HTTP/2 streams) per gateway connection at most.
     case maxStreamsPerConnection = "max-streams-per-connection"
+    /// With `multiplex`: a tunnel's first bytes go right behind its CONNECT,
+    /// before the answer (`early-data = false`, `--no-early-data`: only after it).
+    case earlyData = "early-data"
     /// `tcp` (the default) or `udp`: which kind of listener a `[[tunnel]]` is.
     case `protocol`
     case udpIdleTimeout = "udp-idle-timeout"
@@ -64,7 +67,7 @@ public enum TunnelOption: String, CaseIterable, Sendable {
 
     public var kind: Kind {
         switch self {
-        case .disableTLSVerification, .noBrowser, .multiplex: return .boolean
+        case .disableTLSVerification, .noBrowser, .multiplex, .earlyData: return .boolean
         case .allowFrom: return .stringList
         // Bounds: at least 1 ms where 0 would mean "fail at once"; a day or an
         // hour as the sane top; a year for a tunnel's life.

@@ -22,6 +22,10 @@ public struct HTTP2Settings: Sendable {
     /// Streams at once on one connection (`--max-streams-per-connection`),
     /// never more than the server's SETTINGS_MAX_CONCURRENT_STREAMS.
     public var maxStreams = 100
+    /// Whether a tunnel's first bytes go as DATA right behind its CONNECT's
+    /// HEADERS, before the answer (`--no-early-data` turns it off for a
+    /// gateway that drops such DATA). Read by `HTTP2Connector`, not the session.
+    public var earlyData = true
     /// Connections one connector has open or being dialled at most; a
     /// tunnel that would need another fails (`HTTP2Failure.connectionLimit`).
     /// 256 x 100 streams is above what one process's 20,000 descriptors can

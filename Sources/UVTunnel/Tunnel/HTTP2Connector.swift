@@ -47,7 +47,8 @@ public final class HTTP2Connector: GatewayConnector {
     /// A stream's DATA may follow its HEADERS before the answer (HTTP/2
     /// frames them apart from the request, unlike bytes after an HTTP/1.1
     /// CONNECT head); after an ALPN fallback the attempt carries nothing.
-    public var carriesEarlyData: Bool { true }
+    /// `--no-early-data` (`HTTP2Settings.earlyData`) turns it off.
+    public var carriesEarlyData: Bool { settings.earlyData }
 
     public var sharedConnections: [SharedConnectionInfo] {
         connections.map { SharedConnectionInfo(gateway: gatewayName, name: "h2-\($0.id)", streams: $0.session.openStreamCount) }

@@ -1,6 +1,6 @@
 /// `--multiplex` connections are per gateway, not per route: routes of a
 /// `--config` file that reach the same gateway the same way (TLS settings,
-/// egress proxy, stream limit: what `key` names) share one `HTTP2Connector`,
+/// egress proxy, stream limit, early data: what `key` names) share one `HTTP2Connector`,
 /// so their tunnels share its connections. Each route holds a lease; the
 /// shared connector shuts down when the last lease is given back (its route
 /// stopped, or a reload replaced it).

@@ -141,6 +141,36 @@ final class TunnelConfigFileTests: XCTestCase {
                        "line 1: max-streams-per-connection must be between 1 and 10000, got -3")
     }
 
+    /// `early-data` as a default and per tunnel, like `max-streams-per-connection`; on unless set.
+    func testEarlyDataIsADefaultAndAPerTunnelKey() throws {
+        let config = try TunnelConfigFile.parse("""
+        multiplex = true
+        early-data = false
+
+        [[tunnel]]
+        listen = "127.0.0.1:1"
+        route = "db:1"
+
+        [[tunnel]]
+        listen = "127.0.0.1:2"
+        route = "db:2"
+        early-data = true
+        """)
+        XCTAssertEqual(config.tunnels.map(\.earlyData), [false, true])
+        let unset = try TunnelConfigFile.parse("[[tunnel]]\nlisten = \"127.0.0.1:1\"\nroute = \"db:1\"\n")
+        XCTAssertEqual(unset.tunnels.first?.earlyData, true, "the flag's default")
+        XCTAssertEqual(TunnelEntry().earlyData, true)
+    }
+
+    func testEarlyDataMistakesNameTheirLine() {
+        let table = "[[tunnel]]\nlisten = \"127.0.0.1:1\"\nroute = \"db:1\"\nmultiplex = true\n"
+        XCTAssertEqual(error(table + "early-data = \"no\"\n")?.description, "line 5: early-data must be true or false")
+        XCTAssertEqual(error(table + "early-data = 0\n")?.description, "line 5: early-data must be true or false")
+        XCTAssertEqual(error("early-data = 1\n" + table)?.description, "line 1: early-data must be true or false")
+        XCTAssertEqual(error(table + "no-early-data = true\n")?.description, #"line 5: unknown key "no-early-data""#,
+                       "the file says early-data = false; the no- form is the command line's")
+    }
+
     func testTOMLBeyondTheOldSubsetParses() throws {
         // Underscores in numbers, literal and multi-line strings, a multi-line
         // array, inline comments, a quoted key: TOML 1.0 as TOMLKit reads it.

@@ -5,11 +5,28 @@ import XCTest
 /// Routes to the same gateway share its HTTP/2 connections through one
 /// leased HTTP2Connector; it shuts down with the last lease.
 final class HTTP2ConnectorRegistryTests: H2GatewayLoopTestCase {
-    private func makeConnector(destination: String) throws -> HTTP2Connector {
+    private func makeConnector(destination: String, settings: HTTP2Settings = HTTP2Settings()) throws -> HTTP2Connector {
         let options = try gatewayOptions(to: destination)
         var client = gatewayTLSOptions()
         client.alpnProtocols = ["h2", "http/1.1"]
-        return HTTP2Connector(loop: loop, options: options, tls: try TLSContext.client(client), logger: .quiet)
+        return HTTP2Connector(loop: loop, options: options, tls: try TLSContext.client(client), settings: settings, logger: .quiet)
+    }
+
+    /// A route's lease says what its shared connector does with early data
+    /// (`--no-early-data`), which the tunnel asks before it reads early.
+    func testALeaseCarriesEarlyDataAsItsConnectorDoes() throws {
+        let registry = HTTP2ConnectorRegistry()
+        var off = HTTP2Settings()
+        off.earlyData = false
+        let with = registry.lease(key: "early", timeoutMilliseconds: 5_000) { try! makeConnector(destination: "db.internal:5432") }
+        let without = registry.lease(key: "no early", timeoutMilliseconds: 5_000) {
+            try! makeConnector(destination: "db.internal:5432", settings: off)
+        }
+        XCTAssertTrue(with.carriesEarlyData)
+        XCTAssertFalse(without.carriesEarlyData)
+        with.shutdown()
+        without.shutdown()
+        XCTAssertEqual(registry.connectorCount, 0)
     }
 
     private func open(_ connector: GatewayConnector, _ destination: String) -> ByteStream? {

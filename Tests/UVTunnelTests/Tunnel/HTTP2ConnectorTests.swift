@@ -15,11 +15,13 @@ final class HTTP2ConnectorTests: H2GatewayLoopTestCase {
     }
 
     private func connector(maxStreams: Int = 100, maxConnections: Int = 64, idleMilliseconds: UInt64 = 30_000,
-                           pingMilliseconds: UInt64 = 15_000, connectTimeoutMilliseconds: UInt64 = 15_000) throws -> HTTP2Connector {
+                           pingMilliseconds: UInt64 = 15_000, connectTimeoutMilliseconds: UInt64 = 15_000,
+                           earlyData: Bool = true) throws -> HTTP2Connector {
         var client = gatewayTLSOptions()
         client.alpnProtocols = ["h2", "http/1.1"]
         var settings = HTTP2Settings()
         settings.maxStreams = maxStreams
+        settings.earlyData = earlyData
         settings.maxConnections = maxConnections
         settings.pingIntervalMilliseconds = pingMilliseconds
         return HTTP2Connector(loop: loop, options: try options(connectTimeoutMilliseconds: connectTimeoutMilliseconds), tls: try TLSContext.client(client), settings: settings,
@@ -213,6 +215,39 @@ final class HTTP2ConnectorTests: H2GatewayLoopTestCase {
         XCTAssertEqual(second.streams.values.map(\.received), [early], "carried again, once")
         stream.close()
         connector.shutdown()
+    }
+
+    /// `--no-early-data`: a tunnel reads nothing from its local client before
+    /// the answer, so none of its bytes reach the gateway ahead of it, while
+    /// a tunnel with early data opened beside it has its bytes there already.
+    func testWithoutEarlyDataTheFirstBytesWaitForTheAnswer() throws {
+        gateway.answer = { _ in 0 }  // no answer: whatever arrives came before it
+        let options = try options()
+        let connectors = [try connector(earlyData: true), try connector(earlyData: false)]
+        XCTAssertEqual(connectors.map(\.carriesEarlyData), [true, false])
+        let servers = connectors.map {
+            TunnelServer(loop: loop, options: options, tokens: FixedTokenSource(token: "t"), connector: $0, logger: logger)
+        }
+        let pairs = servers.map { _ in MemoryStreamPair(loop: loop) }
+        let words = [Array("with early data".utf8), Array("without".utf8)]
+        for index in servers.indices {
+            pairs[index].b.write(loop.buffers.buffers(copying: words[index])) { XCTAssertNil($0) }
+            servers[index].open(local: pairs[index].a)
+        }
+        let requests = { self.gateway.connections.compactMap { $0.server.streams.values.first } }
+        spin("both requests at the gateway, the first one's bytes with it") {
+            requests().count == 2 && requests().contains { $0.received == words[0] }
+        }
+        for _ in 0..<20 { _ = loop.runOnce(block: false) }
+        XCTAssertEqual(requests().map(\.received).filter { !$0.isEmpty }, [words[0]], "nothing early from the tunnel without early data")
+        for server in servers {
+            var drained = false
+            server.onDrained = { drained = true }
+            server.shutdown(drainMilliseconds: 0)
+            spin("the drain") { drained }
+        }
+        pairs.forEach { $0.b.close() }
+        connectors.forEach { $0.shutdown() }
     }
 
     func testAConnectionThatStopsAnsweringIsDeclaredDeadAndTheNextTunnelGetsAFreshOne() throws {
