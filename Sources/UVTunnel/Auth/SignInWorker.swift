@@ -47,6 +47,7 @@ public final class SignInWorker: @unchecked Sendable {
                 box.set(.failure(SignInFailure("cannot start the sign-in thread: \(error)")))
                 ready.signal()
             }
+            TLSThreadState.release()
             stopped.signal()
         }
         thread.name = "uvtunnel-sign-in"
