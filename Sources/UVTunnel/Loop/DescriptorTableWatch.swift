@@ -5,9 +5,10 @@
 /// Why both: libuv sheds connections silently at the limit (its spare-
 /// descriptor swap), so the last slots going to a new descriptor is the one
 /// sign of it; and which call takes them depends on timing. Accepts that run
-/// ahead of their tunnels' dials leave the top slots to the dials, and a CI
-/// run met exactly that (the accepts stopped at 253, two dials took 254 and
-/// 255, and every client after was closed unannounced).
+/// ahead of their tunnels' dials leave the top slots to the dials: a CI run
+/// filled the table at `ulimit -n 256` with no line at all, most likely so
+/// (the accepts stopped below slot 254, two dials took 254 and 255, and
+/// every client after was closed unannounced).
 public final class DescriptorTableWatch {
     /// Called with the soft limit; set by whoever logs for the process.
     public var onFull: ((_ limit: Int32) -> Void)?
