@@ -110,28 +110,11 @@ final class EarlyDataTests: XCTestCase {
         let gateway = try GatewayFixture()
         let target = try TargetServer(.echo)
         defer { target.stop() }
-        let dir = TemporaryDirectory()
-        let file = dir.path + "/routes.toml"
-        let ports = (try freeLoopbackPort(), try freeLoopbackPort())
-        try """
-        pomerium-url = "https://127.0.0.1:\(gateway.port)"
-        alternate-ca-path = "\(gateway.caPath)"
-        service-account = "\(try gateway.token())"
-        multiplex = true
-        early-data = false
-
-        [[tunnel]]
-        listen = "127.0.0.1:\(ports.0)"
-        route = "127.0.0.1:\(target.port)"
-
-        [[tunnel]]
-        listen = "127.0.0.1:\(ports.1)"
-        route = "127.0.0.1:\(target.port)"
-        early-data = true
-        """.write(toFile: file, atomically: true, encoding: .utf8)
-        let process = try ChildProcess(Products.tunnel, ["--config", file], environment: ["XDG_CACHE_HOME": dir.path])
-        defer { process.stop() }
-        process.waitForOutput { $0.components(separatedBy: "listening on").count == 3 }
+        let tunnel = try TwoRouteConfigTunnel(gateway: try TwoRouteConfigTunnel.gatewayLines(gateway),
+                                              defaults: "multiplex = true\nearly-data = false", targetPort: target.port,
+                                              extra: ("", "early-data = true"))
+        let (ports, process) = (tunnel.ports, tunnel.process)
+        defer { withExtendedLifetime(tunnel) {} }  // its end stops the process and removes the file
         let late = randomBytes(3_000)
         XCTAssert(try sendAtOnce(port: ports.0, late) == late, process.stderr)
         let early = randomBytes(7)

@@ -148,30 +148,14 @@ final class GatewayMultiplexTests: XCTestCase {
         let gateway = try GatewayFixture()
         let target = try TargetServer(.echo)
         defer { target.stop() }
-        let dir = TemporaryDirectory()
-        let file = dir.path + "/routes.toml"
-        let ports = (try freeLoopbackPort(), try freeLoopbackPort())
         let metricsPort = try freeLoopbackPort()
-        try """
-        pomerium-url = "https://127.0.0.1:\(gateway.port)"
-        alternate-ca-path = "\(gateway.caPath)"
-        service-account = "\(try gateway.token())"
-        metrics-addr = "127.0.0.1:\(metricsPort)"
-        multiplex = true
-        max-streams-per-connection = 4
-
-        [[tunnel]]
-        listen = "127.0.0.1:\(ports.0)"
-        route = "127.0.0.1:\(target.port)"
-
-        [[tunnel]]
-        listen = "127.0.0.1:\(ports.1)"
-        route = "127.0.0.1:\(target.port)"
-        max-streams-per-connection = 2
-        """.write(toFile: file, atomically: true, encoding: .utf8)
-        let process = try ChildProcess(Products.tunnel, ["--config", file], environment: ["XDG_CACHE_HOME": dir.path])
-        defer { process.stop() }
-        process.waitForOutput { $0.components(separatedBy: "listening on").count == 3 }
+        let tunnel = try TwoRouteConfigTunnel(gateway: try TwoRouteConfigTunnel.gatewayLines(gateway), defaults: """
+            metrics-addr = "127.0.0.1:\(metricsPort)"
+            multiplex = true
+            max-streams-per-connection = 4
+            """, targetPort: target.port, extra: ("", "max-streams-per-connection = 2"))
+        let (ports, process) = (tunnel.ports, tunnel.process)
+        defer { withExtendedLifetime(tunnel) {} }  // its end stops the process and removes the file
         // One at a time, each echoed before the next opens: a tunnel goes on a new
         // connection only when the ones open are full.
         var held: [TestSocket] = []

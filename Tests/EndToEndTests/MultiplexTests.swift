@@ -53,26 +53,13 @@ final class MultiplexTests: XCTestCase {
     func testRoutesToTheSameGatewayShareOneConnection() throws {
         let target = try TargetServer(.echo)
         defer { target.stop() }
-        let dir = TemporaryDirectory()
-        let file = dir.path + "/routes.toml"
-        let ports = (try freeLoopbackPort(), try freeLoopbackPort())
-        try """
-        pomerium-url = "https://127.0.0.1:\(proxy.port)"
-        alternate-ca-path = "\(certificates.caPath)"
-        service-account = "any.token.value"
-        multiplex = true
-
-        [[tunnel]]
-        listen = "127.0.0.1:\(ports.0)"
-        route = "127.0.0.1:\(target.port)"
-
-        [[tunnel]]
-        listen = "127.0.0.1:\(ports.1)"
-        route = "127.0.0.1:\(target.port)"
-        """.write(toFile: file, atomically: true, encoding: .utf8)
-        let process = try ChildProcess(Products.tunnel, ["--config", file], environment: ["XDG_CACHE_HOME": dir.path])
-        defer { process.stop() }
-        process.waitForOutput { $0.components(separatedBy: "listening on").count == 3 }
+        let tunnel = try TwoRouteConfigTunnel(gateway: """
+            pomerium-url = "https://127.0.0.1:\(proxy.port)"
+            alternate-ca-path = "\(certificates.caPath)"
+            service-account = "any.token.value"
+            """, defaults: "multiplex = true", targetPort: target.port)
+        let (ports, process) = (tunnel.ports, tunnel.process)
+        defer { withExtendedLifetime(tunnel) {} }  // its end stops the process and removes the file
         // Echo checked by length, not EOF: nghttpx does not pass END_STREAM on to squid.
         for port in [ports.0, ports.1, ports.0] {
             let socket = try TestSocket.connect(port: port, timeout: 60)
