@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import UVTunnel
 
@@ -71,6 +72,10 @@ private final class RDPRun {
     private var inputsDropped = 0
     private var completed = false
     private var openSeconds = 0.0
+    /// UVPERF_TRACE=FILE: every measured frame's arrival, delay and session, written at the end.
+    private let tracePath = ProcessInfo.processInfo.environment["UVPERF_TRACE"]
+    private var tracing: Bool { tracePath != nil }
+    private var trace: [(UInt64, UInt64, Int)] = []
 
     init(loop: EventLoop, options: RDPLike, address: SocketAddress) {
         self.loop = loop
@@ -88,7 +93,11 @@ private final class RDPRun {
                 if measuring { frameBytes += UInt64(buffer.count) }
                 buffer.withReadableBytes { bytes in
                     reader.consume(bytes) { sentAt in
-                        if measuring { delay.record(nanos: nowNanos() &- sentAt) }
+                        if measuring {
+                            let now = nowNanos()
+                            delay.record(nanos: now &- sentAt)
+                            if tracing { trace.append((now, now &- sentAt, session.index)) }
+                        }
                     }
                 }
                 session.pool.give(buffer)
@@ -155,6 +164,10 @@ private final class RDPRun {
             "frames_delivered_share": completed ? Double(delay.count) / seconds / (options.shape.offeredPerSecond * Double(options.sessions)) : 0,
         ]
         result.merge(delay.summary("frame_delay")) { a, _ in a }
+        if let tracePath {
+            let text = trace.map { "\($0.0) \($0.1) \($0.2)" }.joined(separator: "\n")
+            FileManager.default.createFile(atPath: tracePath, contents: Data(text.utf8))
+        }
         if let error = opener.firstError { result["first_error"] = error }
         return result
     }
