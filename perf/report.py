@@ -219,7 +219,10 @@ def notes(cells):
         f"- **rdp at 1,000 sessions is an overload test.** It offers about 2.3 Gbit/s of frames plus 60,000 "
         f"inputs/s; even direct delivers {share} of the frames here. The target skips a frame when 8 are "
         "queued on a session (as an RDP server does when frames go unacknowledged) and the client drops inputs "
-        "beyond 4 queued, so read the delay together with the share of frames delivered.",
+        "beyond 4 queued, so read the delay together with the share of frames delivered. On 2 cores the load "
+        "generator and the target alone use about 1.7-1.8 of them direct (`perf/rdp-cpu`), so through any tunnel "
+        "the delay is the scheduler's share of what is left. Each session starts its frames at a random place "
+        "in its burst cycle, so screen changes do not all fall in the same frame period.",
         "- **proxytunnel** forks a process per tunnel and listens with a backlog of 8: connections beyond it wait "
         "for a SYN retry (1 s, then 3 s), which is what its setup p99 shows at 64 openers. It is not run above "
         "200 tunnels at once. Its RSS sums every child's RSS (shared pages once per process); PSS splits them.",
