@@ -59,9 +59,16 @@ public protocol ByteStream: AnyObject {
     /// HTTP/2 stream holds several per transport read (a kept payload, a
     /// copied one); a socket holds none.
     func takeReceived(into buffers: inout [Buffer], limit: Int)
+    /// What the peer already sent, read at once without waiting, while
+    /// reading is off: nil when nothing is there yet (or the stream cannot
+    /// tell), so the caller starts reading as usual. A tunnel asks this of a
+    /// fresh local client: its first bytes then leave with the request, in
+    /// the same write, instead of a loop turn later.
+    func readWaiting() -> ReadEvent?
 }
 
 extension ByteStream {
     public func departure() -> StreamError? { nil }
     public func takeReceived(into buffers: inout [Buffer], limit: Int) {}
+    public func readWaiting() -> ReadEvent? { nil }
 }

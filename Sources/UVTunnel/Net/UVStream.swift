@@ -165,6 +165,24 @@ public final class UVStream: ByteStream, HandleCloseObserver {
         isReading = false
     }
 
+    /// One read(2) on the nonblocking socket, outside libuv (which has no
+    /// try-read): only while libuv is not reading it, so the two never race
+    /// for bytes. EAGAIN gives nil; the caller then starts reading.
+    public func readWaiting() -> ReadEvent? {
+        guard kind == .tcp, !isClosing, !isReading, let fd = descriptor else { return nil }
+        let buffer = loop.buffers.take()
+        let n = read(fd, buffer.base + buffer.end, buffer.freeSpace)
+        if n > 0 {
+            buffer.end += n
+            return .data(buffer)
+        }
+        let code = errno
+        loop.buffers.give(buffer)
+        if n == 0 { return .eof }
+        if code == EAGAIN || code == EWOULDBLOCK || code == EINTR { return nil }
+        return .error(StreamError(UVError(-code, "read")))
+    }
+
     private static let allocCallback: uv_alloc_cb = { raw, _, buf in
         let this = Unmanaged<UVStream>.fromOpaque(raw!.pointee.data).takeUnretainedValue()
         let buffer = this.loop.buffers.take()

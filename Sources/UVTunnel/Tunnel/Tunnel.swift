@@ -166,8 +166,12 @@ public final class Tunnel {
     /// Reads the local client's first bytes while the request goes out, so
     /// they follow it now, not a round trip later (a client speaks first
     /// in most protocols: TLS, RDP, HTTP). One read, then the socket waits.
+    /// Bytes already there (a client writes right after its connect) are
+    /// read at once, so they share the request's write and the gateway has
+    /// them when its target connects, not a round trip later.
     private func readEarly() {
         guard !readingEarly, early == nil, !earlyEnded else { return }
+        if let waiting = local.readWaiting() { return earlyRead(waiting) }
         readingEarly = true
         local.onRead = { [weak self] event in self?.earlyRead(event) }
         local.startReading()

@@ -81,6 +81,9 @@ public final class TunnelServer {
             guard let self else { return client.close() }
             guard self.admits(client) else { return client.close() }
             client.setNoDelay()
+            // On loopback too: a client that left while its direction was
+            // paused may have gone without a FIN or RST (README, "A client
+            // that leaves a stalled tunnel"); a keepalive probe draws the RST.
             client.setKeepAlive()
             self.counters.accepted += 1
             self.open(local: client)
@@ -93,6 +96,7 @@ public final class TunnelServer {
     /// Checked before anything is read or dialled, so a stranger costs one
     /// accept and one log line, and never reaches the gateway or the token.
     private func admits(_ client: UVStream) -> Bool {
+        guard !options.allowFrom.isEmpty else { return true }  // no getpeername per accept
         if options.admits(client.peerAddress) { return true }
         counters.rejectedClients += 1
         let networks = options.allowFromText

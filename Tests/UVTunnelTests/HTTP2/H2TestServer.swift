@@ -18,6 +18,10 @@ final class H2TestServer {
         /// How much of `outbound` went out already (no O(n) removeFirst per frame).
         var sent = 0
         var endAfterOutbound = false
+        /// Which `receive` (the server's transport reads, counted from 1)
+        /// brought the request's HEADERS, and the first DATA.
+        var headersReceive = 0
+        var firstDataReceive: Int?
         init(id: Int32) { self.id = id }
     }
 
@@ -34,6 +38,8 @@ final class H2TestServer {
     var holdWindows = false
     /// The error code of the client's GOAWAY, once it came.
     private(set) var goAwayCode: UInt32?
+    /// Calls of `receive` so far: the client's writes as the server read them.
+    private(set) var receives = 0
 
     final class Box { weak var server: H2TestServer? }
 
@@ -61,7 +67,9 @@ final class H2TestServer {
         nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks) { _, frame, userData in
             guard let server = testServer(userData), let frame else { return 0 }
             let id = frame.pointee.hd.stream_id
-            server.streams[id] = Stream(id: id)
+            let stream = Stream(id: id)
+            stream.headersReceive = server.receives
+            server.streams[id] = stream
             server.order.append(id)
             return 0
         }
@@ -85,8 +93,9 @@ final class H2TestServer {
             return 0
         }
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks) { _, _, id, data, length, userData in
-            guard let server = testServer(userData), let data else { return 0 }
-            server.streams[id]?.received += UnsafeBufferPointer(start: data, count: length)
+            guard let server = testServer(userData), let data, let stream = server.streams[id] else { return 0 }
+            if stream.firstDataReceive == nil { stream.firstDataReceive = server.receives }
+            stream.received += UnsafeBufferPointer(start: data, count: length)
             return 0
         }
         nghttp2_session_callbacks_set_on_stream_close_callback(callbacks) { _, id, _, userData in
@@ -114,6 +123,7 @@ final class H2TestServer {
     }
 
     func receive(_ bytes: [UInt8]) {
+        receives += 1
         let n = bytes.withUnsafeBufferPointer { nghttp2_session_mem_recv(raw, $0.baseAddress, $0.count) }
         precondition(n == bytes.count, "the client sent bad HTTP/2: \(String(cString: nghttp2_strerror(Int32(n))))")
         if !holdWindows {
