@@ -8,13 +8,12 @@ final class SquidInteropTests: XCTestCase {
     private static let token = "interop.test-token.signature"
 
     func testTunnelThroughSquidIsByteExactAndAWrongTokenIsRefused() throws {
-        let squidPath = "/usr/sbin/squid"
-        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: squidPath), "install squid-openssl (see .ci/run)")
+        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: SquidProcess.executable), "install squid-openssl (see .ci/run)")
         let target = try TargetServer(.echo)
         // Borrow the bundled gateway's generated certificate for squid's https_port.
         let certificates = try GatewayFixture()
         certificates.process.stop()
-        let squid = try SquidFixture(executable: squidPath, certificate: certificates.state.path + "/tls-cert.pem",
+        let squid = try SquidFixture(certificate: certificates.state.path + "/tls-cert.pem",
                                      key: certificates.state.path + "/tls-key.pem", token: Self.token)
         defer { squid.stop() }
 
@@ -40,7 +39,7 @@ final class SquidFixture {
     private let directory: String
     private let process: ChildProcess
 
-    init(executable: String, certificate: String, key: String, token: String) throws {
+    init(certificate: String, key: String, token: String) throws {
         directory = NSTemporaryDirectory() + "uvtunnel-squid-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         // squid drops to user `proxy`: it must read the key and write logs here.
@@ -54,30 +53,14 @@ final class SquidFixture {
         probe.stop()
         let config = """
         https_port 127.0.0.1:\(port) tls-cert=\(certCopy) tls-key=\(keyCopy)
-        pid_filename \(directory)/squid.pid
-        access_log stdio:\(directory)/access.log
-        cache_log \(directory)/cache.log
-        coredump_dir \(directory)
-        dns_nameservers 127.0.0.1
-        visible_hostname localhost
-        cache deny all
+        \(SquidProcess.commonConfig(directory: directory))
         acl CONNECT method CONNECT
         acl local_dst dst 127.0.0.1
         acl pomerium req_header Authorization ^Pomerium\\ \(token.replacingOccurrences(of: ".", with: "\\."))$
         http_access allow CONNECT local_dst pomerium
         http_access deny all
         """
-        let configPath = directory + "/squid.conf"
-        try config.write(toFile: configPath, atomically: true, encoding: .utf8)
-        process = try ChildProcess(executable, ["-N", "-f", configPath])
-        let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline {
-            if (try? TestSocket.connect(port: port, timeout: 1)) != nil { return }
-            guard process.process.isRunning else { break }
-            Thread.sleep(forTimeInterval: 0.1)
-        }
-        let log = (try? String(contentsOfFile: directory + "/cache.log", encoding: .utf8)) ?? ""
-        throw TestError("squid did not start on \(port): \(process.stderr)\n\(log)")
+        process = try SquidProcess.start(config: config, directory: directory, port: port)
     }
 
     func stop() {

@@ -11,8 +11,7 @@ final class EgressSquid {
     private let process: ChildProcess
 
     init(login: (user: String, password: String)? = nil) throws {
-        let executable = "/usr/sbin/squid"
-        guard FileManager.default.isExecutableFile(atPath: executable) else {
+        guard FileManager.default.isExecutableFile(atPath: SquidProcess.executable) else {
             throw TestError("install squid-openssl (see .ci/setup)")
         }
         directory = NSTemporaryDirectory() + "uvtunnel-egress-squid-" + UUID().uuidString
@@ -38,14 +37,8 @@ final class EgressSquid {
         }
         let config = """
         http_port 127.0.0.1:\(port)
-        pid_filename \(directory)/squid.pid
-        access_log stdio:\(directory)/access.log
-        cache_log \(directory)/cache.log
-        coredump_dir \(directory)
-        dns_nameservers 127.0.0.1
-        visible_hostname localhost
+        \(SquidProcess.commonConfig(directory: directory))
         shutdown_lifetime 0 seconds
-        cache deny all
         \(authentication)
         acl SSL_ports port 1-65535
         acl CONNECT method CONNECT
@@ -53,17 +46,7 @@ final class EgressSquid {
         \(access)
         http_access deny all
         """
-        let configPath = directory + "/squid.conf"
-        try config.write(toFile: configPath, atomically: true, encoding: .utf8)
-        process = try ChildProcess(executable, ["-N", "-f", configPath])
-        let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline {
-            if (try? TestSocket.connect(port: port, timeout: 1)) != nil { return }
-            guard process.process.isRunning else { break }
-            Thread.sleep(forTimeInterval: 0.1)
-        }
-        let log = (try? String(contentsOfFile: directory + "/cache.log", encoding: .utf8)) ?? ""
-        throw TestError("squid did not start on \(port): \(process.stderr)\n\(log)")
+        process = try SquidProcess.start(config: config, directory: directory, port: port)
     }
 
     var proxyURL: String { "http://127.0.0.1:\(port)" }
