@@ -62,6 +62,18 @@ public final class TCPListener {
 
     public func start(_ body: @escaping (UVStream) -> Void) { onAccept = body }
 
+    /// TCP_NODELAY and keepalive (after `keepAliveSeconds` idle, then
+    /// libuv's probes) on the listening socket. Linux makes each accepted
+    /// socket a copy of its listener, options and keepalive timer included,
+    /// so an accept then costs no setsockopt where it cost five (a burst of
+    /// 9,500 connects: 47,500 system calls fewer). Errors are ignored as they
+    /// are per socket: a listener that refuses them (not TCP) hands out
+    /// sockets that would have refused them too.
+    public func setOptionsForAccepted(keepAliveSeconds: UInt32 = 60) {
+        uv_tcp_nodelay(handle, 1)
+        uv_tcp_keepalive(handle, 1, keepAliveSeconds)
+    }
+
     private func setReusePort() throws(UVError) {
         var fd = uv_os_fd_t()
         try UVError.check(uv_fileno(cshim_as_handle(handle), &fd), "socket for \(address)")

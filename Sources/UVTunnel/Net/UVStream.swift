@@ -92,9 +92,23 @@ public final class UVStream: ByteStream, HandleCloseObserver {
     /// descriptors (a burst of accepts or connects) get consecutive delays.
     public func setKeepAlive(seconds: UInt32 = 60, spread: UInt32 = 60) {
         guard kind == .tcp else { return }
-        var fd: uv_os_fd_t = -1
-        let extra = spread > 0 && uv_fileno(cshim_as_handle(handle), &fd) == 0 ? UInt32(fd) % spread : 0
-        uv_tcp_keepalive(cshim_as_tcp(handle), 1, seconds + extra)
+        uv_tcp_keepalive(cshim_as_tcp(handle), 1, spreadIdle(seconds: seconds, spread: spread))
+    }
+
+    /// Only the spread idle time of `setKeepAlive`, one setsockopt, for a
+    /// socket accepted from a listener whose keepalive it inherited
+    /// (`TCPListener.setOptionsForAccepted`).
+    public func spreadKeepAliveIdle(seconds: UInt32 = 60, spread: UInt32 = 60) {
+        guard kind == .tcp, let fd = descriptor else { return }
+        var idle = Int32(spreadIdle(seconds: seconds, spread: spread))
+        // Ignored as uv_tcp_keepalive's result is: the socket keeps the
+        // listener's idle time, which only loses the spread.
+        _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPIDLE, &idle, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    private func spreadIdle(seconds: UInt32, spread: UInt32) -> UInt32 {
+        guard spread > 0, let fd = descriptor else { return seconds }
+        return seconds + UInt32(fd) % spread
     }
 
     /// The socket's descriptor, nil when it has none (not open, or a pipe not yet opened).

@@ -77,14 +77,15 @@ public final class TunnelServer {
                 self.logger.warning("accept failed: \(error.reason) (\(self.counters.acceptErrors) so far); raise the descriptor limit with ulimit -n")
             }
         }
+        // Keepalive on loopback too: a client that left while its direction
+        // was paused may have gone without a FIN or RST (README, "A client
+        // that leaves a stalled tunnel"); a keepalive probe draws the RST.
+        // Set once here, inherited by every accepted socket.
+        listener.setOptionsForAccepted()
         listener.start { [weak self] client in
             guard let self else { return client.close() }
             guard self.admits(client) else { return client.close() }
-            client.setNoDelay()
-            // On loopback too: a client that left while its direction was
-            // paused may have gone without a FIN or RST (README, "A client
-            // that leaves a stalled tunnel"); a keepalive probe draws the RST.
-            client.setKeepAlive()
+            client.spreadKeepAliveIdle()
             self.counters.accepted += 1
             self.open(local: client)
         }

@@ -40,8 +40,7 @@ final class GatewayConnection {
     }
 
     func start() {
-        socket.setNoDelay()
-        socket.setKeepAlive()
+        socket.spreadKeepAliveIdle()  // TCP_NODELAY and keepalive came from the listener
         timer.start(milliseconds: options.handshakeTimeoutMilliseconds) { [weak self] in
             self?.close("no complete CONNECT request within \(self?.options.handshakeTimeoutMilliseconds ?? 0) ms")
         }

@@ -28,6 +28,7 @@ public final class GatewayServer {
     public func listen(on address: SocketAddress) throws(UVError) -> SocketAddress {
         let listener = try TCPListener(loop: loop, address: address, backlog: TCPListener.maximumBacklog)
         listener.onAcceptError = { [weak self] error in self?.logger.warning("accept failed: \(error.reason)") }
+        listener.setOptionsForAccepted()  // GatewayConnection.start adds only the spread
         listener.start { [weak self] client in
             guard let self else { return client.close() }
             let id = self.nextID

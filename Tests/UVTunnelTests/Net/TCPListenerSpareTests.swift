@@ -33,13 +33,12 @@ final class TCPListenerSpareTests: XCTestCase {
         loop.raw.pointee.emfile_fd = -1
 
         // Clients made before the table fills; they connect while it is full.
-        let clients = (0..<3).map { _ in socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0) }
+        let clients = (0..<3).map { _ in BlockingSocket.make() }
         defer { for client in clients where client >= 0 { close(client) } }
         XCTAssert(clients.allSatisfy { $0 >= 0 })
         try FullDescriptorTable.whileFull {
             for client in clients {
-                let status = listener.address.withSockAddr { connect(client, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-                XCTAssertEqual(status, 0, "a loopback connect completes into the backlog")
+                XCTAssertEqual(BlockingSocket.connect(client, to: listener.address), 0, "a loopback connect completes into the backlog")
             }
             let turn = LoopTurn(loop)
             let finished = DispatchSemaphore(value: 0)
@@ -68,9 +67,8 @@ final class TCPListenerSpareTests: XCTestCase {
 
         // Descriptors are free again: the listener serves, and the spare is back.
         XCTAssertGreaterThanOrEqual(loop.raw.pointee.emfile_fd, 0, "libuv has a spare again")
-        let later = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let later = BlockingSocket.connected(to: listener.address)
         defer { close(later) }
-        XCTAssertEqual(listener.address.withSockAddr { connect(later, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }, 0)
         let deadline = Date().addingTimeInterval(10)
         while accepted.isEmpty && Date() < deadline { loop.runOnce(block: false) }
         XCTAssertEqual(accepted.count, 1, "the listener still accepts")

@@ -17,20 +17,10 @@ final class UVStreamDepartureTests: XCTestCase {
         var afterFIN: StreamError?? = .none
         var afterReset: StreamError?
 
-        let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        XCTAssertGreaterThanOrEqual(client, 0)
+        // 1,000 bytes never read by uvtunnel's side.
+        let client = BlockingSocket.connected(to: listener.address, sending: [UInt8](repeating: 1, count: 1000))
         var clientOpen = true
         defer { if clientOpen { Glibc.close(client) } }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(listener.address.port).bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(client, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        XCTAssertEqual(connected, 0)
-        let bytes = [UInt8](repeating: 1, count: 1000)
-        XCTAssertEqual(send(client, bytes, bytes.count, 0), bytes.count)  // never read by uvtunnel's side
 
         listener.start { stream in
             accepted = stream

@@ -261,12 +261,15 @@ final class HTTP2ConnectorTests: H2GatewayLoopTestCase {
                                   connector: connector, logger: logger)
         let bound = try server.listen(on: try SocketAddress(ip: "127.0.0.1", port: 0))
         // A first tunnel brings the connection up, so the second's HEADERS go at once.
-        let first = try connectedSocket(to: bound, sending: [])
+        let first = BlockingSocket.connected(to: bound)
         spin("the first request") { gateway.connections.first?.server.order.count == 1 }
         // Connected and written before the loop turns: the bytes wait in the socket at accept.
         let words = Array("first words".utf8)
-        let second = try connectedSocket(to: bound, sending: words)
-        let requests = { self.gateway.connections.first?.server.order.compactMap { self.gateway.connections.first?.server.streams[$0] } ?? [] }
+        let second = BlockingSocket.connected(to: bound, sending: words)
+        let requests = { () -> [H2TestServer.Stream] in
+            guard let h2 = self.gateway.connections.first?.server else { return [] }
+            return h2.order.compactMap { h2.streams[$0] }
+        }
         spin("the second request and its bytes") { requests().count == 2 && requests()[1].received == words }
         let request = requests()[1]
         XCTAssertEqual(request.firstDataReceive, request.headersReceive, "the bytes were read with the HEADERS")
@@ -278,19 +281,6 @@ final class HTTP2ConnectorTests: H2GatewayLoopTestCase {
         server.shutdown(drainMilliseconds: 0)
         spin("the drain") { drained }
         connector.shutdown()
-    }
-
-    /// A blocking socket connected to `address` (the kernel completes the
-    /// handshake; the listener accepts on its next turn) that has sent `bytes`.
-    private func connectedSocket(to address: SocketAddress, sending bytes: [UInt8]) throws -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        XCTAssertGreaterThanOrEqual(fd, 0)
-        let connected = address.withSockAddr { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        XCTAssertEqual(connected, 0, "connect: \(errno)")
-        if !bytes.isEmpty {
-            XCTAssertEqual(bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }, bytes.count)
-        }
-        return fd
     }
 
     func testAConnectionThatStopsAnsweringIsDeclaredDeadAndTheNextTunnelGetsAFreshOne() throws {

@@ -1,3 +1,4 @@
+import Glibc
 import XCTest
 @testable import UVTunnel
 
@@ -210,6 +211,29 @@ final class TunnelServerTests: XCTestCase {
             rig.server.shutdown(drainMilliseconds: 60_000)
             XCTAssertEqual(drained, 1, "nothing was relaying: no drain")
             XCTAssertEqual(rig.outcomes.count, 2)
+        }
+    }
+
+    /// A local client accepted on a real port gets TCP_NODELAY and keepalive
+    /// (what ends a tunnel whose client vanished while its direction was
+    /// stalled), with an idle time in the spread range, from the listener.
+    func testAcceptedLocalClientsGetNoDelayAndKeepAlive() throws {
+        try withRig { rig in
+            rig.tokens.answerToken = .now("T")
+            let address = try rig.server.listen(on: try SocketAddress(ip: "127.0.0.1", port: 0))
+            let client = BlockingSocket.connected(to: address)
+            defer { Glibc.close(client) }
+            rig.loop.spin("the accept", seconds: 10, file: #filePath, line: #line) { rig.connector.attempts.count == 1 }
+            let accepted = try XCTUnwrap(BlockingSocket.acceptedEnd(of: client), "uvtunnel's end of the local connection")
+            let options = BlockingSocket.keepAliveOptions(accepted)
+            XCTAssertEqual(options["TCP_NODELAY"], 1)
+            XCTAssertEqual(options["SO_KEEPALIVE"], 1)
+            XCTAssertEqual(options["TCP_KEEPINTVL"], 1)
+            XCTAssertEqual(options["TCP_KEEPCNT"], 10)
+            let idle = try XCTUnwrap(options["TCP_KEEPIDLE"] ?? nil)
+            XCTAssert((60..<120).contains(idle), "idle \(idle) s")
+            rig.server.stopAccepting()
+            rig.connector.attempts[0].fail(.answered(status: 404))
         }
     }
 
