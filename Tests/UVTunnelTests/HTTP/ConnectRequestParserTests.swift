@@ -177,18 +177,9 @@ final class ConnectRequestParserTests: XCTestCase {
         let pieces = ["CONNECT", " ", "a:1", "HTTP/1.1", "HTTP/1.0", "\r\n", "\n", "\r", "Authorization: Pomerium x",
                       ":", "\0", "é", "GET"]
         for _ in 0..<5_000 {
-            var input: [UInt8] = []
-            for _ in 0..<Int(rng.next() % 12) {
-                if rng.next() % 4 == 0 {
-                    input.append(UInt8(truncatingIfNeeded: rng.next()))
-                } else {
-                    input += bytes(pieces[Int(rng.next() % UInt64(pieces.count))])
-                }
-            }
+            let input = rng.mix(of: pieces, parts: 12)
             var parser = ConnectRequestParser(limit: 64)
-            var offset = 0
-            while offset < input.count {
-                let chunk = input[offset..<min(offset + Int(rng.next() % 5) + 1, input.count)]
+            for chunk in rng.chunks(of: input, longest: 5) {
                 guard let step = try? parser.feed(chunk) else { break }
                 if case .complete(let h, let consumed) = step {
                     XCTAssertTrue((1...chunk.count).contains(consumed))
@@ -196,7 +187,6 @@ final class ConnectRequestParserTests: XCTestCase {
                     XCTAssertTrue(h.version == "HTTP/1.1" || h.version == "HTTP/1.0")
                     break
                 }
-                offset += chunk.count
             }
         }
     }

@@ -220,20 +220,10 @@ final class HTTPBodyDecoderTests: XCTestCase {
         let pieces = ["0", "1", "a", "F", "10", "\r\n", "\n", "\r", ";x=y", " ", "X: y", "\0", "é", "FFFFFFFF"]
         let heads = [head(200, [("Transfer-Encoding", "chunked")]), head(200, [("Content-Length", "7")]), head()]
         for round in 0..<5_000 {
-            var input: [UInt8] = []
-            for _ in 0..<Int(rng.next() % 16) {
-                if rng.next() % 4 == 0 {
-                    input.append(UInt8(truncatingIfNeeded: rng.next()))
-                } else {
-                    input += bytes(pieces[Int(rng.next() % UInt64(pieces.count))])
-                }
-            }
+            let input = rng.mix(of: pieces, parts: 16)
             var decoder = HTTPBodyDecoder(head: heads[round % heads.count], limit: 32)
-            var offset = 0
             var failed = false
-            while offset < input.count {
-                let size = Int(rng.next() % 6) + 1
-                let chunk = input[offset..<min(offset + size, input.count)]
+            for chunk in rng.chunks(of: input, longest: 6) {
                 do {
                     if case .complete(let body) = try decoder.feed(chunk) {
                         XCTAssertLessThanOrEqual(body.count, 32)
@@ -244,7 +234,6 @@ final class HTTPBodyDecoderTests: XCTestCase {
                     failed = true
                     break
                 }
-                offset += chunk.count
             }
             if !failed, let body = try? decoder.endOfInput() {
                 XCTAssertLessThanOrEqual(body.count, 32)

@@ -259,26 +259,15 @@ final class ResponseHeadParserTests: XCTestCase {
         var rng = SplitMix(seed: 7)
         let pieces = ["HTTP/1.1 ", "200", " OK", "\r\n", "\n", "\r", "X: y", ":", " ", "\0", "\u{7F}", "é", "HTTP/1.0 "]
         for _ in 0..<5_000 {
-            var input: [UInt8] = []
-            for _ in 0..<Int(rng.next() % 12) {
-                if rng.next() % 4 == 0 {
-                    input.append(UInt8(truncatingIfNeeded: rng.next()))
-                } else {
-                    input += bytes(pieces[Int(rng.next() % UInt64(pieces.count))])
-                }
-            }
+            let input = rng.mix(of: pieces, parts: 12)
             var parser = ResponseHeadParser(limit: 48)
-            var offset = 0
-            while offset < input.count {
-                let size = Int(rng.next() % 5) + 1
-                let chunk = input[offset..<min(offset + size, input.count)]
+            for chunk in rng.chunks(of: input, longest: 5) {
                 guard let step = try? parser.feed(chunk) else { break }
                 if case .complete(let head, let consumed) = step {
                     XCTAssertTrue((1...chunk.count).contains(consumed))
                     XCTAssertTrue((100...599).contains(head.status))
                     break
                 }
-                offset += chunk.count
             }
             XCTAssertFalse(parser.endOfInput().message.contains { $0.isNewline })
         }
