@@ -117,16 +117,6 @@ public final class UVStream: ByteStream, HandleCloseObserver {
         return uv_fileno(cshim_as_handle(handle), &fd) == 0 ? fd : nil
     }
 
-    /// The socket's keepalive idle time in seconds (TCP_KEEPIDLE), nil without a socket.
-    var keepAliveIdleSeconds: Int32? {
-        var fd: uv_os_fd_t = -1
-        guard kind == .tcp, uv_fileno(cshim_as_handle(handle), &fd) == 0 else { return nil }
-        var value: Int32 = 0
-        var length = socklen_t(MemoryLayout<Int32>.size)
-        guard getsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPIDLE, &value, &length) == 0 else { return nil }
-        return value
-    }
-
     public var peerAddress: SocketAddress? {
         guard kind == .tcp else { return nil }
         var storage = sockaddr_storage()

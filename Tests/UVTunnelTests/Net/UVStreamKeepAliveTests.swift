@@ -46,7 +46,7 @@ final class UVStreamKeepAliveTests: XCTestCase {
             accepted.append(stream)
             keepAlive(stream)
             if let fd = stream.descriptor, BlockingSocket.option(fd, SOL_SOCKET, SO_KEEPALIVE) == 1,
-               let seconds = stream.keepAliveIdleSeconds {
+               let seconds = BlockingSocket.option(fd, Int32(IPPROTO_TCP), TCP_KEEPIDLE) {
                 idle.append(seconds)
             }
             if accepted.count == count { finish() }
