@@ -72,10 +72,9 @@ final class HTTP2Session: H2DataSession {
     private var eventful: [HTTP2Stream] = []
     /// Work for the next turn (`later`).
     private var deferred: [() -> Void] = []
-    /// The transport read `mem_recv` is parsing, while it does, and whether a
-    /// stream adopted it (`adoptRead`): then the stream gives it back.
-    private var reading: Buffer?
-    private var readAdopted = false
+    /// The transport read `mem_recv` is parsing, which one DATA payload may
+    /// keep instead of a copy.
+    private let inbound: H2InboundRead
     /// A transport write is queued: no more frames until it completes.
     private var isWriting = false
     /// The next transport write, gathered from `mem_send` (control frames,
@@ -157,6 +156,7 @@ final class HTTP2Session: H2DataSession {
         self.loop = loop
         self.settings = settings
         soon = NextTurn(loop: loop)
+        inbound = H2InboundRead(pool: loop.buffers)
         let box = CallbackContext()
         context = Unmanaged.passRetained(box)
         raw = HTTP2Callbacks.makeClientSession(userData: context.toOpaque())
@@ -302,7 +302,7 @@ final class HTTP2Session: H2DataSession {
 
     func dataArrived(_ bytes: UnsafeRawBufferPointer, on id: Int32) {
         guard let raw else { return }
-        guard let stream = streams[id], stream.received(bytes, adopt: { adoptRead(bytes) }) else {
+        guard let stream = streams[id], stream.received(bytes, adopt: { inbound.adopt(bytes) }) else {
             // Nobody will read them: the window they took reopens at once.
             _ = nghttp2_session_consume_connection(raw, bytes.count)
             return
@@ -331,16 +331,6 @@ final class HTTP2Session: H2DataSession {
         stream.take(length, into: &outgoing)
         outgoingBytes += header.count + length
         return outgoingBytes >= HTTP2Session.writeBudget ? NGHTTP2_ERR_PAUSE.rawValue : 0
-    }
-
-    /// The read being parsed, narrowed to `bytes` (a DATA payload inside it),
-    /// for a stream to keep instead of a copy; once per read, and only for
-    /// at least half a buffer, so an adopted buffer holds at most twice its
-    /// bytes (the per-stream memory bound stays within 2x of the window).
-    private func adoptRead(_ bytes: UnsafeRawBufferPointer) -> Buffer? {
-        guard !readAdopted, let reading, bytes.count >= pool.bufferSize / 2, reading.narrow(to: bytes) else { return nil }
-        readAdopted = true
-        return reading
     }
 
     func streamClosed(_ id: Int32, code: UInt32) {
@@ -379,13 +369,7 @@ final class HTTP2Session: H2DataSession {
             // reaches its reader together, as one local write, not one per
             // buffer (a frame header past a full buffer was a write of its own).
             let moreMayFollow = buffer.freeSpace == 0
-            reading = buffer
-            readAdopted = false
-            let result = buffer.withReadableBytes { bytes in
-                nghttp2_session_mem_recv(raw, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count)
-            }
-            reading = nil
-            if !readAdopted { pool.give(buffer) }
+            let result = inbound.parse(buffer, by: raw)
             if result < 0 {
                 return fail("HTTP/2 protocol error from the gateway: \(String(cString: nghttp2_strerror(Int32(result))))")
             }

@@ -45,10 +45,9 @@ final class GatewayH2Session: H2DataSession {
     /// Streams something happened to inside nghttp2, in order.
     private var touched: [GatewayH2Stream] = []
     private var isWriting = false
-    /// The transport read `mem_recv` is parsing, while it does, and whether a
-    /// stream adopted it (`adoptRead`): then the stream gives it back.
-    private var reading: Buffer?
-    private var readAdopted = false
+    /// The transport read `mem_recv` is parsing, which one DATA payload may
+    /// keep instead of a copy.
+    private let inbound: H2InboundRead
     /// The next transport write, gathered from `mem_send` (control frames,
     /// copied) and `sendData` (DATA: the streams' own buffers, moved, or
     /// short payloads copied, so many streams' frames share TLS records).
@@ -91,6 +90,7 @@ final class GatewayH2Session: H2DataSession {
         logger[metadataKey: "connection"] = "\(id)"
         self.logger = logger
         self.onClosed = onClosed
+        inbound = H2InboundRead(pool: loop.buffers)
         let box = CallbackContext()
         context = Unmanaged.passRetained(box)
         raw = GatewayH2Callbacks.makeServerSession(userData: context.toOpaque())
@@ -140,18 +140,8 @@ final class GatewayH2Session: H2DataSession {
         // The connection's window opens at once: only the stream's waits for its target.
         if let raw { _ = nghttp2_session_consume_connection(raw, bytes.count) }
         guard let stream = streams[id] else { return }
-        stream.received(bytes) { adoptRead(bytes) }
+        stream.received(bytes) { inbound.adopt(bytes) }
         touch(stream)
-    }
-
-    /// The read being parsed, narrowed to `bytes` (a DATA payload inside it),
-    /// for a stream to keep instead of a copy; once per read, and only for
-    /// at least half a buffer, so an adopted buffer holds at most twice its bytes.
-    private func adoptRead(_ bytes: UnsafeRawBufferPointer) -> Buffer? {
-        guard !readAdopted, let reading, bytes.count >= loop.buffers.bufferSize / 2,
-              reading.narrow(to: bytes) else { return nil }
-        readAdopted = true
-        return reading
     }
 
     /// A DATA frame nghttp2 framed without copying: its 9-byte header, then
@@ -220,13 +210,7 @@ final class GatewayH2Session: H2DataSession {
             // ends the drain, or next turn, so a stream's payloads of one
             // socket read reach its target as one write, not one per buffer.
             let moreMayFollow = buffer.freeSpace == 0
-            reading = buffer
-            readAdopted = false
-            let result = buffer.withReadableBytes { bytes in
-                nghttp2_session_mem_recv(raw, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count)
-            }
-            reading = nil
-            if !readAdopted { loop.buffers.give(buffer) }
+            let result = inbound.parse(buffer, by: raw)
             if result < 0 {
                 return finish("HTTP/2 protocol error from the client: \(String(cString: nghttp2_strerror(Int32(result))))")
             }
