@@ -42,16 +42,19 @@ final class H2InboundReadTests: XCTestCase {
             return frame.count
         }
         let fields = [(":method", "POST"), (":scheme", "https"), (":authority", "t"), (":path", "/")]
-        var storage = fields.flatMap { [Array($0.0.utf8), Array($0.1.utf8)] }
-        let id = storage.withUnsafeMutableBufferPointer { strings in
-            let nva = (0..<fields.count).map { i in
-                nghttp2_nv(name: strings[2 * i].withUnsafeMutableBufferPointer { $0.baseAddress! },
-                           value: strings[2 * i + 1].withUnsafeMutableBufferPointer { $0.baseAddress! },
-                           namelen: strings[2 * i].count, valuelen: strings[2 * i + 1].count,
-                           flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
-            }
-            return nghttp2_submit_request(raw, nil, nva, nva.count, &provider, nil)
+        // Names and values in memory of their own, alive until nghttp2 has
+        // copied them (no pointer escapes an array's closure).
+        let strings = fields.flatMap { [Array($0.0.utf8), Array($0.1.utf8)] }.map { bytes in
+            let pointer = UnsafeMutablePointer<UInt8>.allocate(capacity: bytes.count)
+            pointer.initialize(from: bytes, count: bytes.count)
+            return (pointer, bytes.count)
         }
+        defer { strings.forEach { $0.0.deallocate() } }
+        let nva = (0..<fields.count).map { i in
+            nghttp2_nv(name: strings[2 * i].0, value: strings[2 * i + 1].0, namelen: strings[2 * i].1,
+                       valuelen: strings[2 * i + 1].1, flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
+        }
+        let id = nghttp2_submit_request(raw, nil, nva, nva.count, &provider, nil)
         XCTAssertGreaterThan(id, 0)
         var bytes: [UInt8] = []
         while true {
