@@ -1,29 +1,36 @@
 import Foundation
 import XCTest
 
-/// A program started by a test, with its stderr (and optionally stdout)
-/// collected, stopped by PID when the test ends.
 /// Everything one pipe of a child delivered, read by a thread of its own
 /// until EOF. The thread holds the pipe and this box strongly, so no byte is
 /// read and then dropped: Foundation's `readabilityHandler` (used before) can
 /// outlive its owner, and a stale handler on a descriptor number that a later
 /// child's pipe reuses read that child's output into nothing (a gateway log
 /// that came out empty under ASan in CI).
+///
+/// Every look at the text first drains what the pipe holds at that moment,
+/// so it includes every line the child wrote before the test saw one of its
+/// effects. Left to the thread alone, a loaded machine let a test read the
+/// log before the thread had: 42 of 43 "connected" lines, though uvtunnel had
+/// flushed the 43rd before relaying the datagram the test had just got back.
 final class PipeReader: @unchecked Sendable {
     private let lock = NSLock()
+    private let fd: Int32
+    private var chunk = [UInt8](repeating: 0, count: 65_536)
     private var bytes = Data()
     private var decoded: String?  // cached: tests poll the text every 20 ms
     private var ended = false
 
     init(_ pipe: Pipe, name: String) {
+        fd = pipe.fileHandleForReading.fileDescriptor
+        // Non-blocking, so a drain under the lock never waits for the child.
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         let thread = Thread { [self] in
-            let fd = pipe.fileHandleForReading.fileDescriptor
-            var chunk = [UInt8](repeating: 0, count: 65_536)
             while true {
-                let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                if count < 0 && errno == EINTR { continue }
-                if count <= 0 { break }
-                lock.withLock { bytes.append(contentsOf: chunk[0..<count]); decoded = nil }
+                var ready = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                let polled = poll(&ready, 1, -1)
+                if polled < 0 && errno == EINTR { continue }
+                if polled < 0 || lock.withLock({ drainLocked() }) { break }
             }
             lock.withLock { ended = true }
             withExtendedLifetime(pipe) {}
@@ -32,8 +39,28 @@ final class PipeReader: @unchecked Sendable {
         thread.start()
     }
 
+    /// Reads all the pipe holds now; true once it has given EOF (or failed).
+    /// Called with the lock held, by the thread and by every look.
+    private func drainLocked() -> Bool {
+        while !ended {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count > 0 {
+                bytes.append(contentsOf: chunk[0..<count])
+                decoded = nil
+            } else if count < 0 && errno == EINTR {
+                continue
+            } else if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                return false
+            } else {
+                ended = true
+            }
+        }
+        return true
+    }
+
     var text: String {
         lock.withLock {
+            _ = drainLocked()
             if let decoded { return decoded }
             let text = String(decoding: bytes, as: UTF8.self)
             decoded = text
@@ -41,8 +68,8 @@ final class PipeReader: @unchecked Sendable {
         }
     }
     /// The bytes as they came (the text form replaces invalid UTF-8).
-    var data: [UInt8] { lock.withLock { [UInt8](bytes) } }
-    var hasEnded: Bool { lock.withLock { ended } }
+    var data: [UInt8] { lock.withLock { _ = drainLocked(); return [UInt8](bytes) } }
+    var hasEnded: Bool { lock.withLock { drainLocked() } }
 }
 
 /// A program started by a test, with its stderr (and optionally stdout)
