@@ -69,7 +69,8 @@ let package = Package(
         // (a GatewayServer on the same loop, self-signed certificates for TLS).
         // UVTunnelGatewayTests reads the gateway's answers with the client's
         // parsers: its Support/HTTPResponseTestSupport.swift is a symlink to
-        // UVTunnelTests' own, one source compiled into both test modules.
+        // UVTunnelTests' own, one source compiled into both test modules; so is
+        // Support/H2TestPeer.swift, the nghttp2 session under both test peers.
         .testTarget(name: "UVTunnelTests", dependencies: ["UVTunnel", "UVTunnelGateway", "CShims"]),
         .testTarget(name: "UVTunnelGatewayTests", dependencies: ["UVTunnelGateway", "UVTunnel", "CShims"]),
         .testTarget(name: "EndToEndTests", dependencies: ["UVTunnel"]),

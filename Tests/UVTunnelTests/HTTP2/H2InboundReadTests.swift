@@ -15,54 +15,15 @@ final class H2InboundReadTests: XCTestCase {
         init(inbound: H2InboundRead) { self.inbound = inbound }
     }
 
-    /// The bytes a client sends for one POST whose DATA frames carry `frames`.
+    /// The bytes a client sends for one POST whose DATA frames carry
+    /// `frames`: each `send` goes out at once, so each is one frame.
     private func clientBytes(frames: [[UInt8]]) -> [UInt8] {
-        final class Source { var frames: [[UInt8]]; init(_ frames: [[UInt8]]) { self.frames = frames } }
-        let source = Source(frames)
-        let box = Unmanaged.passRetained(source)
-        defer { box.release() }
-        var callbacks: OpaquePointer?
-        XCTAssertEqual(nghttp2_session_callbacks_new(&callbacks), 0)
-        defer { nghttp2_session_callbacks_del(callbacks) }
-        var raw: OpaquePointer?
-        XCTAssertEqual(nghttp2_session_client_new(&raw, callbacks, box.toOpaque()), 0)
-        defer { nghttp2_session_del(raw) }
-        XCTAssertEqual(nghttp2_submit_settings(raw, UInt8(NGHTTP2_FLAG_NONE.rawValue), nil, 0), 0)
-        var provider = nghttp2_data_provider()
-        // One frame per call: each call's answer is one DATA frame's payload.
-        provider.read_callback = { _, _, buffer, length, flags, _, userData in
-            let source = Unmanaged<Source>.fromOpaque(userData!).takeUnretainedValue()
-            guard !source.frames.isEmpty else {
-                flags!.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
-                return 0
-            }
-            let frame = source.frames.removeFirst()
-            precondition(frame.count <= length)
-            frame.withUnsafeBufferPointer { buffer!.update(from: $0.baseAddress!, count: frame.count) }
-            return frame.count
-        }
-        let fields = [(":method", "POST"), (":scheme", "https"), (":authority", "t"), (":path", "/")]
-        // Names and values in memory of their own, alive until nghttp2 has
-        // copied them (no pointer escapes an array's closure).
-        let strings = fields.flatMap { [Array($0.0.utf8), Array($0.1.utf8)] }.map { bytes in
-            let pointer = UnsafeMutablePointer<UInt8>.allocate(capacity: bytes.count)
-            pointer.initialize(from: bytes, count: bytes.count)
-            return (pointer, bytes.count)
-        }
-        defer { strings.forEach { $0.0.deallocate() } }
-        let nva = (0..<fields.count).map { i in
-            nghttp2_nv(name: strings[2 * i].0, value: strings[2 * i + 1].0, namelen: strings[2 * i].1,
-                       valuelen: strings[2 * i + 1].1, flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
-        }
-        let id = nghttp2_submit_request(raw, nil, nva, nva.count, &provider, nil)
-        XCTAssertGreaterThan(id, 0)
+        let client = H2TestPeer(server: false)
         var bytes: [UInt8] = []
-        while true {
-            var data: UnsafePointer<UInt8>?
-            let n = nghttp2_session_mem_send(raw, &data)
-            guard n > 0, let data else { break }
-            bytes += UnsafeBufferPointer(start: data, count: n)
-        }
+        client.output = { bytes += $0 }
+        client.submitSettings([])
+        let id = client.submitRequest([(":method", "POST"), (":scheme", "https"), (":authority", "t"), (":path", "/")], body: true)
+        for (index, frame) in frames.enumerated() { client.send(frame, on: id, end: index == frames.count - 1) }
         return bytes
     }
 

@@ -266,7 +266,7 @@ final class HTTP2ConnectorTests: H2GatewayLoopTestCase {
         // Connected and written before the loop turns: the bytes wait in the socket at accept.
         let words = Array("first words".utf8)
         let second = BlockingSocket.connected(to: bound, sending: words)
-        let requests = { () -> [H2TestServer.Stream] in
+        let requests = { () -> [H2TestStream] in
             guard let h2 = self.gateway.connections.first?.server else { return [] }
             return h2.order.compactMap { h2.streams[$0] }
         }

@@ -1,0 +1,1 @@
+../../UVTunnelTests/HTTP2/H2TestPeer.swift
