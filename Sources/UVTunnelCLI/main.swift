@@ -2,56 +2,34 @@ import ArgumentParser
 import Foundation
 import UVTunnel
 
+/// Parses and runs one of uvtunnel's commands, then exits. Usage errors exit
+/// 2 (SPEC), not ArgumentParser's default 64, with one line naming what was
+/// wrong and a pointer to the command's own --help; failures while running
+/// exit 1.
+func runCommand<Command: ParsableCommand>(_ type: Command.Type, _ arguments: [String], name: String) -> Never {
+    do {
+        var command = try type.parseAsRoot(arguments)
+        try command.run()
+        Foundation.exit(0)
+    } catch let exit as ExitCode {
+        Foundation.exit(exit.rawValue)
+    } catch {
+        if type.exitCode(for: error) == .success { type.exit(withError: error) }  // --help, --version
+        ConsoleLine.write("\(name): \(type.message(for: error))", event: "error", level: "error")
+        guard error is UsageError || !(error is RuntimeError) else { Foundation.exit(1) }
+        if ConsoleLine.format == .text { FileHandle.standardError.write(Data("Run '\(name) --help' for usage.\n".utf8)) }
+        Foundation.exit(2)
+    }
+}
+
 // `uvtunnel tcp ROUTE ...` is how pomerium-cli users type it: accept it.
 var arguments = Array(CommandLine.arguments.dropFirst())
 if arguments.first == "tcp" { arguments.removeFirst() }
-if arguments.first == "exec" {
-    do {
-        var command = try ExecCommand.parseAsRoot(Array(arguments.dropFirst()))
-        try command.run()
-        Foundation.exit(0)
-    } catch let exit as ExitCode {
-        Foundation.exit(exit.rawValue)
-    } catch {
-        if ExecCommand.exitCode(for: error) == .success { ExecCommand.exit(withError: error) }
-        ConsoleLine.write("uvtunnel exec: \(ExecCommand.message(for: error))", event: "error", level: "error")
-        Foundation.exit(error is RuntimeError ? 1 : 2)
-    }
-}
-if arguments.first == "udp" {
-    do {
-        var command = try UDPCommand.parseAsRoot(Array(arguments.dropFirst()))
-        try command.run()
-        Foundation.exit(0)
-    } catch let exit as ExitCode {
-        Foundation.exit(exit.rawValue)
-    } catch {
-        if UDPCommand.exitCode(for: error) == .success { UDPCommand.exit(withError: error) }
-        ConsoleLine.write("uvtunnel udp: \(UDPCommand.message(for: error))", event: "error", level: "error")
-        Foundation.exit(error is RuntimeError ? 1 : 2)
-    }
-}
-if arguments.first == "cache" {
+switch arguments.first {
+case "exec": runCommand(ExecCommand.self, Array(arguments.dropFirst()), name: "uvtunnel exec")
+case "udp": runCommand(UDPCommand.self, Array(arguments.dropFirst()), name: "uvtunnel udp")
+case "cache":
     CacheCommand.main(Array(arguments.dropFirst()))  // exits by itself on errors
     Foundation.exit(0)
-}
-
-// Usage errors exit 2 (SPEC), not ArgumentParser's default 64.
-do {
-    var command = try TunnelCommand.parseAsRoot(arguments)
-    try command.run()
-} catch let exit as ExitCode {
-    Foundation.exit(exit.rawValue)
-} catch {
-    let code = TunnelCommand.exitCode(for: error)
-    if code == .success {
-        TunnelCommand.exit(withError: error)  // --help, --version
-    }
-    let message = TunnelCommand.message(for: error)
-    ConsoleLine.write("uvtunnel: \(message)", event: "error", level: "error")
-    if error is UsageError || !(error is RuntimeError) {
-        if ConsoleLine.format == .text { FileHandle.standardError.write(Data("Run 'uvtunnel --help' for usage.\n".utf8)) }
-        Foundation.exit(2)
-    }
-    Foundation.exit(1)
+default: runCommand(TunnelCommand.self, arguments, name: "uvtunnel")
 }

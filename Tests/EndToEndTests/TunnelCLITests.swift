@@ -106,6 +106,21 @@ final class TunnelCLITests: XCTestCase {
             let process = try ChildProcess(Products.tunnel, args)
             XCTAssertEqual(process.waitForExit(), 2, "\(args): \(process.stderr)")
             XCTAssertTrue(process.stderr.contains(words), "\(args): \(process.stderr)")
+            XCTAssertTrue(process.stderr.hasSuffix("\nRun 'uvtunnel --help' for usage.\n"), "\(args): \(process.stderr)")
+        }
+    }
+
+    /// The subcommands' usage errors read the same way, and point at their own help.
+    func testSubcommandUsageErrorsExitTwoAndPointAtTheirOwnHelp() throws {
+        let cases: [([String], String)] = [
+            (["udp", "--udp-max-sessions", "x", "db:53"], "uvtunnel udp: The value 'x' is invalid for '--udp-max-sessions <n>'"),
+            (["udp", "--bogus", "db:53"], "uvtunnel udp: Unknown option '--bogus'"),
+            (["exec", "--bogus", "db:5432", "--", "true"], "uvtunnel exec: Unknown option '--bogus'"),
+        ]
+        for (args, line) in cases {
+            let process = try ChildProcess(Products.tunnel, args)
+            XCTAssertEqual(process.waitForExit(), 2, "\(args): \(process.stderr)")
+            XCTAssertEqual(process.stderr, "\(line)\nRun 'uvtunnel \(args[0]) --help' for usage.\n", "\(args)")
         }
     }
 
