@@ -24,10 +24,10 @@ final class TokenSecrecyTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: cacheDir, withIntermediateDirectories: true)
         let cacheFile = cacheDir + "/" + (try pythonCacheFileName(key: "127.0.0.1:\(gateway.port)|true"))
         let rejected = try stranger.token()
-        FileManager.default.createFile(atPath: cacheFile, contents: Data(rejected.utf8), attributes: [.posixPermissions: 0o600])
+        try writeFile(cacheFile, rejected)
         let serviceAccount = try gateway.token()
         let serviceAccountFile = dir.path + "/sa.jwt"
-        FileManager.default.createFile(atPath: serviceAccountFile, contents: Data(serviceAccount.utf8), attributes: [.posixPermissions: 0o600])
+        try writeFile(serviceAccountFile, serviceAccount)
 
         let (signIn, service, forbidden) = (try freeLoopbackPort(), try freeLoopbackPort(), try freeLoopbackPort())
         let config = dir.path + "/uvtunnel.toml"

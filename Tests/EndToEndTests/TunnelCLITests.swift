@@ -40,7 +40,7 @@ final class TunnelCLITests: XCTestCase {
         let gateway = try GatewayFixture()
         let out = TemporaryDirectory()
         let outputPath = out.path + "/out.bin"
-        FileManager.default.createFile(atPath: outputPath, contents: nil)
+        try writeFile(outputPath, "")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Products.tunnel)
         process.arguments = ["--listen", "-"] + TunnelFixture.arguments(gateway: gateway, targetPort: target.port, token: try gateway.token())
@@ -144,7 +144,7 @@ final class TunnelCLITests: XCTestCase {
         let name = try pythonCacheFileName(key: key)
         let dir = cache.path + "/pomerium-cli/jwts"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: dir + "/" + name, contents: Data(try gateway.token().utf8), attributes: [.posixPermissions: 0o600])
+        try writeFile(dir + "/" + name, gateway.token())
         let tunnel = try TunnelFixture(["--pomerium-url", "https://127.0.0.1:\(gateway.port)", "--alternate-ca-path", gateway.caPath,
                                         "127.0.0.1:\(target.port)"], environment: ["XDG_CACHE_HOME": cache.path])
         let payload = randomBytes(1000)
@@ -169,7 +169,7 @@ final class TunnelCLITests: XCTestCase {
                     "--no-browser", "--auth-timeout", "1", "127.0.0.1:9"]
 
         // A valid token, but the destination is not allowed: 403 keeps it.
-        FileManager.default.createFile(atPath: file, contents: Data(try gateway.token().utf8), attributes: [.posixPermissions: 0o600])
+        try writeFile(file, gateway.token())
         let first = try TunnelFixture(args, environment: ["XDG_CACHE_HOME": cache.path])
         XCTAssertTrue(try TestSocket.connect(port: first.port).waitForClose(timeout: 10))
         first.process.waitForOutput { $0.contains("403") }
@@ -177,7 +177,7 @@ final class TunnelCLITests: XCTestCase {
 
         // A token signed by another key: 401 deletes it.
         let stranger = try GatewayFixture()
-        FileManager.default.createFile(atPath: file, contents: Data(try stranger.token().utf8), attributes: [.posixPermissions: 0o600])
+        try writeFile(file, stranger.token())
         let second = try TunnelFixture(args, environment: ["XDG_CACHE_HOME": cache.path])
         XCTAssertTrue(try TestSocket.connect(port: second.port).waitForClose(timeout: 10))
         second.process.waitForOutput { $0.contains("401") }
@@ -193,8 +193,8 @@ extension TunnelCLITests {
         XCTAssertEqual(location.stdout.trimmingCharacters(in: .whitespacesAndNewlines), cache.path + "/pomerium-cli/jwts")
         let dir = cache.path + "/pomerium-cli/jwts"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: dir + "/ABC.jwt", contents: Data("a.b.c".utf8))
-        FileManager.default.createFile(atPath: dir + "/keep.txt", contents: Data())
+        try writeFile(dir + "/ABC.jwt", "a.b.c")
+        try writeFile(dir + "/keep.txt", "")
         let clear = try ChildProcess(Products.tunnel, ["cache", "clear"], environment: ["XDG_CACHE_HOME": cache.path])
         XCTAssertEqual(clear.waitForExit(), 0)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/ABC.jwt"))

@@ -86,7 +86,7 @@ public struct AddressRange: Sendable, Equatable, CustomStringConvertible {
         withUnsafeMutableBytes(of: &address) { $0.copyBytes(from: bytes) }
         var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
         _ = inet_ntop(AF_INET6, &address, &text, socklen_t(text.count))
-        return String(cString: text)
+        return String(nulTerminated: text)
     }
 }
 

@@ -54,7 +54,7 @@ public struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
         withUnsafePointer(to: storage) { raw in
             raw.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = uv_ip_name($0, &text, text.count) }
         }
-        return String(cString: text)
+        return String(nulTerminated: text)
     }
 
     public var isLoopback: Bool {

@@ -26,7 +26,7 @@ public struct TLSError: Error, Sendable, Equatable, CustomStringConvertible {
             if let reason = ERR_reason_error_string(code) {
                 reasons.append(String(cString: reason))
             } else {
-                reasons.append(String(cString: text))
+                reasons.append(String(nulTerminated: text))
             }
         }
         return TLSError(reasons.isEmpty ? operation : "\(operation): \(reasons.joined(separator: "; "))")

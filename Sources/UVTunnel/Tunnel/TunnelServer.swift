@@ -59,13 +59,13 @@ public final class TunnelServer {
     /// Starts listening; returns the bound address (the real port for `:0`).
     @discardableResult
     public func listen(on address: SocketAddress, backlog: Int32 = TCPListener.maximumBacklog, reusePort: Bool = false) throws(UVError) -> SocketAddress {
-        try serve(try TCPListener(loop: loop, address: address, backlog: backlog, reusePort: reusePort))
+        serve(try TCPListener(loop: loop, address: address, backlog: backlog, reusePort: reusePort))
     }
 
     /// Serves a listening socket passed in by systemd (`LISTEN_FDS`).
     @discardableResult
     public func listen(adopting fd: Int32) throws(UVError) -> SocketAddress {
-        try serve(try TCPListener(loop: loop, adopting: fd))
+        serve(try TCPListener(loop: loop, adopting: fd))
     }
 
     private func serve(_ listener: TCPListener) -> SocketAddress {

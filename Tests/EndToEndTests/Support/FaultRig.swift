@@ -42,7 +42,7 @@ final class FaultRig {
     /// Starts uvtunnel; `descriptorLimit` runs it under `ulimit -n`.
     func start(_ faulty: Faulty, descriptorLimit: Int? = nil, file: StaticString = #filePath, line: UInt = #line) throws {
         let token = dir.path + "/token"
-        FileManager.default.createFile(atPath: token, contents: Data(try gateway.token().utf8), attributes: [.posixPermissions: 0o600])
+        try writeFile(token, gateway.token())
         (healthyPort, faultyPort) = (try freeLoopbackPort(), try freeLoopbackPort())
         let config = dir.path + "/uvtunnel.toml"
         try """

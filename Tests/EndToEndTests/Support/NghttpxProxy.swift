@@ -23,7 +23,7 @@ final class NghttpxProxy {
         port = probe.port
         probe.stop()
         let logPath = directory.path + "/nghttpx.log"
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        try writeFile(logPath, "")
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = [

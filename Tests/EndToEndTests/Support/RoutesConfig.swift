@@ -3,7 +3,7 @@ import Foundation
 /// A service-account token for `gateway` in a private file (`service-account-file`).
 func writeTokenFile(_ gateway: GatewayFixture, in directory: TemporaryDirectory) throws -> String {
     let path = directory.path + "/token"
-    FileManager.default.createFile(atPath: path, contents: Data(try gateway.token().utf8), attributes: [.posixPermissions: 0o600])
+    try writeFile(path, gateway.token())
     return path
 }
 

@@ -38,6 +38,6 @@ func plantCachedToken(_ token: String, for gateway: GatewayFixture, in cache: Te
     let dir = cache.path + "/pomerium-cli/jwts"
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     let file = dir + "/" + (try pythonCacheFileName(key: "127.0.0.1:\(gateway.port)|true"))
-    FileManager.default.createFile(atPath: file, contents: Data(token.utf8), attributes: [.posixPermissions: mode])
+    try writeFile(file, token, mode: mode)
     return file
 }
