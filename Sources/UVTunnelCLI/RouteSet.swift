@@ -13,6 +13,18 @@ final class RouteSet {
         let recheck: UVTimer?
     }
 
+    struct RunningUDP {
+        let prepared: PreparedEntry
+        let server: UDPTunnelServer
+        let recheck: UVTimer?
+
+        /// Ends the listener, its sessions and its recheck.
+        func close() {
+            recheck?.close()
+            server.close()
+        }
+    }
+
     private let loop: EventLoop
     private let logger: Logger
     private let listeners: RouteListeners
@@ -21,7 +33,7 @@ final class RouteSet {
     /// A UDP listener for a `protocol = "udp"` entry.
     private let makeUDPServer: (PreparedEntry) throws -> UDPTunnelServer
     private var running: [String: Running] = [:]
-    private var udp: [String: (prepared: PreparedEntry, server: UDPTunnelServer)] = [:]
+    private var udp: [String: RunningUDP] = [:]
     private var retired: [ObjectIdentifier: TunnelServer] = [:]
 
     init(loop: EventLoop, logger: Logger, listeners: RouteListeners, makeServer: @escaping (PreparedEntry) throws -> TunnelServer,
@@ -38,7 +50,7 @@ final class RouteSet {
 
     /// Closes every UDP listener and its sessions (at shutdown: a datagram session has nothing to drain).
     func closeUDP() {
-        udp.values.forEach { $0.server.close() }
+        udp.values.forEach { $0.close() }
         udp = [:]
     }
 
@@ -53,6 +65,7 @@ final class RouteSet {
     /// Stops the rechecks (at shutdown: no new probes while draining).
     func stopRechecks() {
         for item in running.values { item.recheck?.close() }
+        for item in udp.values { item.recheck?.close() }
     }
 
     /// Starts what is new, keeps what is unchanged, stops accepting on what is
@@ -94,13 +107,13 @@ final class RouteSet {
     /// one closes with its sessions (datagrams have no stream to drain; a
     /// client's next datagram opens a session on the new listener).
     private func applyUDP(_ entries: [PreparedEntry], failOnError: Bool) throws -> [SocketAddress] {
-        var next: [String: (prepared: PreparedEntry, server: UDPTunnelServer)] = [:]
+        var next: [String: RunningUDP] = [:]
         defer { udp = next }
         var bound: [SocketAddress] = []
         let wanted = Set(entries.map(\.entry.listen))
         for (key, old) in udp where !wanted.contains(key) {
             logger.info("UDP route \(old.prepared.route.destination) on \(key) removed: its \(old.server.openSessionCount) session(s) end")
-            old.server.close()
+            old.close()
         }
         for prepared in entries {
             let key = prepared.entry.listen
@@ -110,7 +123,7 @@ final class RouteSet {
                     bound.append(contentsOf: old.server.listenAddress.map { [$0] } ?? [])
                     continue
                 }
-                old.server.close()
+                old.close()
             }
             do {
                 let server = try makeUDPServer(prepared)
@@ -120,7 +133,7 @@ final class RouteSet {
                     server.close()
                     throw RuntimeError("cannot listen on UDP \(address): \(error.reason)")
                 }
-                next[key] = (prepared, server)
+                next[key] = RunningUDP(prepared: prepared, server: server, recheck: startRecheck(prepared, server))
                 bound.append(at)
                 RouteListeners.announce(prepared, at, logger: logger)
             } catch {
@@ -161,9 +174,10 @@ final class RouteSet {
         return Running(prepared: prepared, server: server, recheck: startRecheck(prepared, server))
     }
 
-    /// `--recheck-interval`: a CONNECT probe per interval; 3xx/401/403 means
-    /// the gateway no longer admits this token for the route.
-    private func startRecheck(_ prepared: PreparedEntry, _ server: TunnelServer) -> UVTimer? {
+    /// `--recheck-interval`: a probe per interval (a CONNECT, or a connect-udp
+    /// request for a UDP entry) while tunnels are open; 3xx/401/403 means the
+    /// gateway no longer admits this token for the route.
+    private func startRecheck(_ prepared: PreparedEntry, _ server: RecheckedServer) -> UVTimer? {
         guard let interval = prepared.entry.recheckInterval else { return nil }
         let timer = UVTimer(loop: loop)
         let milliseconds = UInt64(interval * 1000)

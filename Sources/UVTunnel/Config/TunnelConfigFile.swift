@@ -103,7 +103,6 @@ public struct TunnelConfigFile: Equatable, Sendable {
                 throw Value(kind: .other(""), line: header?.keys[key], place: place)
                     .error("\(key) applies only to protocol = \"\(only.rawValue)\" entries; this one is \"\(tunnel.protocol.rawValue)\"")
             }
-            if tunnel.protocol == .udp { tunnel.recheckInterval = nil }
             guard table["listen"] != nil else {
                 throw tableError("this [[tunnel]] has no listen address; add listen = \"127.0.0.1:PORT\"")
             }

@@ -64,9 +64,6 @@ public struct TunnelEntry: Equatable, Sendable {
             if listen == "-" {
                 throw ConfigError(line: line, message: "\(TunnelOption.listen.spelled(for: origin)) - is not supported for UDP (datagrams need a UDP socket); give an address such as 127.0.0.1:5353")
             }
-            if recheckInterval != nil {
-                throw ConfigError(line: line, message: "\(TunnelOption.recheckInterval.spelled(for: origin)) does not apply to UDP sessions yet; leave it out")
-            }
         }
         if route.isEmpty {
             throw ConfigError(line: line, message: "\(TunnelOption.route.spelled(for: origin)) is missing; give host:port")

@@ -122,7 +122,6 @@ public enum TunnelOption: String, CaseIterable, Sendable {
     public var onlyFor: TunnelProtocol? {
         switch self {
         case .udpIdleTimeout, .udpMaxSessions: return .udp
-        case .recheckInterval: return .tcp  // a CONNECT probe; UDP sessions are not rechecked yet
         default: return nil
         }
     }

@@ -2,7 +2,7 @@ import Logging
 
 /// Accepts local connections and runs a `Tunnel` for each; owns the registry
 /// of open tunnels and the graceful shutdown (stop accepting, drain, close).
-public final class TunnelServer {
+public final class TunnelServer: RecheckedServer {
     public struct Counters: Equatable {
         public var accepted = 0
         public var completed = 0
@@ -32,7 +32,7 @@ public final class TunnelServer {
     /// Runs when the server stopped accepting and its last tunnel closed.
     public var onFinished: (() -> Void)?
     private var isAccepting = true
-    private var probe: ConnectAttempt?
+    private let probe = GatewayProbe()
 
     /// `connector`: how tunnels reach the gateway; by default one HTTP/1.1
     /// connection per tunnel.
@@ -141,8 +141,7 @@ public final class TunnelServer {
     }
 
     private func finished() {
-        probe?.cancel()
-        probe = nil
+        probe.cancel()
         connector.shutdown()
         let done = onFinished
         onFinished = nil
@@ -155,23 +154,10 @@ public final class TunnelServer {
     }
 
     /// Asks the gateway whether our token is still admitted for the route: a
-    /// CONNECT that hangs up as soon as the answer is in. `completion` gets the
-    /// status, or nil when there was no answer (network trouble, sign-in
-    /// running: a probe never starts or waits for a sign-in).
+    /// CONNECT that hangs up as soon as the answer is in (GatewayProbe).
     public func probeGateway(completion: @escaping (Int?) -> Void) {
-        guard probe == nil else { return }
-        guard case .now(let token) = tokens.token(waiter: { _ in }) else { return completion(nil) }
-        probe = connector.open(destination: options.route.destination, token: token) { [weak self, logger] result in
-            self?.probe = nil
-            logger.debug("recheck probe: \(result.map { _ in "200 tunnel open" })")
-            switch result {
-            case .success(let stream):
-                stream.close()
-                completion(200)
-            case .failure(.answered(let status)): completion(status)
-            case .failure: completion(nil)
-            }
-        }
+        probe.start(connector: connector, destination: options.route.destination, tokens: tokens, logger: logger,
+                    completion: completion)
     }
 
     /// Stops accepting now; relaying tunnels get `drainMilliseconds` to finish
@@ -183,8 +169,7 @@ public final class TunnelServer {
         guard !isShuttingDown else { return }
         isShuttingDown = true
         isAccepting = false
-        probe?.cancel()
-        probe = nil
+        probe.cancel()
         listener?.close()
         listener = nil
         for tunnel in tunnels.values.sorted(by: { $0.id < $1.id }) where tunnel.state != .relaying {

@@ -5,7 +5,7 @@ import Logging
 /// path, or with `--multiplex` a stream on a shared HTTP/2 connection), and the limits that keep a flood of client addresses from taking
 /// the process down: at most `maxSessions` sessions, each idle one closed
 /// after `idleMilliseconds`.
-public final class UDPTunnelServer {
+public final class UDPTunnelServer: RecheckedServer {
     public struct Settings: Sendable {
         /// Sessions open at once; datagrams from new clients beyond it are dropped.
         public var maxSessions = 1_000
@@ -67,6 +67,7 @@ public final class UDPTunnelServer {
     /// When the last "not in --allow-from" line was logged (one a minute at most).
     private var lastRefusalLog: UInt64?
     public private(set) var counters = Counters()
+    private let probe = GatewayProbe()
 
     public init(loop: EventLoop, options: TunnelOptions, tokens: TokenSource, settings: Settings = Settings(),
                 connector: UDPGatewayConnector? = nil, logger: Logger) {
@@ -79,6 +80,8 @@ public final class UDPTunnelServer {
     }
 
     public var openSessionCount: Int { sessions.count }
+    public var openTunnelCount: Int { sessions.count }
+    public var route: Route { sharedOptions.value.route }
     /// `--multiplex`: the gateway's shared HTTP/2 connections (the metrics' gauges).
     public var sharedConnections: [SharedConnectionInfo] { connector.sharedConnections }
     public var listenAddress: SocketAddress? { socket?.address }
@@ -182,8 +185,21 @@ public final class UDPTunnelServer {
         }
     }
 
+    /// Asks the gateway whether our token is still admitted for the route:
+    /// a connect-udp request that hangs up as soon as the answer is in.
+    public func probeGateway(completion: @escaping (Int?) -> Void) {
+        probe.start(connector: connector, destination: route.destination, tokens: tokens, logger: logger, completion: completion)
+    }
+
+    /// Ends every session now, saying why (a recheck found the route no
+    /// longer admitted); a client's next datagram opens a new one.
+    public func closeAll(reason: String) {
+        for session in Array(sessions.values) { session.tunnel.close(.failed(.revoked(reason))) }
+    }
+
     /// Stops listening and ends every session.
     public func close() {
+        probe.cancel()
         sweepTimer?.close()
         sweepTimer = nil
         // UDP has nothing to drain: a relaying session just ends, one still opening is cut short.

@@ -64,7 +64,7 @@ final class TunnelConfigFileTests: XCTestCase {
         XCTAssertEqual(error("# empty\n")?.message, "no [[tunnel]] tables: nothing to serve")
     }
 
-    /// RDP's pair: a tcp and a udp entry on one port number; UDP defaults reach only UDP entries.
+    /// RDP's pair: a tcp and a udp entry on one port number; a recheck default reaches both.
     func testTCPAndUDPEntriesMayShareAPortNumber() throws {
         let config = try TunnelConfigFile.parse("""
         udp-idle-timeout = "30s"
@@ -84,8 +84,7 @@ final class TunnelConfigFileTests: XCTestCase {
         XCTAssertEqual(config.tunnels.map(\.listen), ["127.0.0.1:3389", "127.0.0.1:3389"])
         XCTAssertEqual(config.tunnels[1].udpIdleTimeout, 30)
         XCTAssertEqual(config.tunnels[1].udpMaxSessions, 50)
-        XCTAssertEqual(config.tunnels[0].recheckInterval, 300)
-        XCTAssertNil(config.tunnels[1].recheckInterval, "a tcp-only default does not reach a udp entry")
+        XCTAssertEqual(config.tunnels.map(\.recheckInterval), [300, 300])
     }
 
     func testUDPEntryMistakesNameTheirLine() {
@@ -97,8 +96,7 @@ final class TunnelConfigFileTests: XCTestCase {
         XCTAssertEqual(error(udp + udp)?.description, "line 5: UDP listen 127.0.0.1:1 is already used by the [[tunnel]] on line 1")
         XCTAssertEqual(error(tcp + "udp-idle-timeout = 5\n")?.description,
                        #"line 4: udp-idle-timeout applies only to protocol = "udp" entries; this one is "tcp""#)
-        XCTAssertEqual(error(udp + "recheck-interval = 60\n")?.description,
-                       #"line 5: recheck-interval applies only to protocol = "tcp" entries; this one is "udp""#)
+        XCTAssertEqual(error(udp + "recheck-interval = 60\n")?.description, nil, "UDP sessions are rechecked too")
         XCTAssertEqual(error(udp + "udp-max-sessions = 0\n")?.description, "line 5: udp-max-sessions must be between 1 and 1000000, got 0")
         XCTAssertEqual(error(udp + "udp-max-sessions = \"many\"\n")?.description, "line 5: udp-max-sessions must be a whole number")
         XCTAssertEqual(error(udp + "udp-idle-timeout = 0\n")?.description, "line 5: udp-idle-timeout must be between 0.001 and 86400 seconds, got 0")
