@@ -7,8 +7,11 @@ import Logging
 final class GatewayProbe {
     private var attempt: ConnectAttempt?
 
-    /// `completion` gets the status, or nil when there was no answer (network
-    /// trouble, or a sign-in running: a probe never starts or waits for one).
+    /// `completion` gets the status, or nil when there was no answer: network
+    /// trouble, or no token at hand. A probe never waits for a sign-in; when
+    /// one is running, or the token has expired (which starts one, as a new
+    /// tunnel would), it skips this round rather than close tunnels over a
+    /// token that is being renewed.
     func start(connector: GatewayConnector, destination: String, tokens: TokenSource, logger: Logger,
                completion: @escaping (Int?) -> Void) {
         guard attempt == nil else { return }

@@ -32,7 +32,8 @@ final class PipeReader: @unchecked Sendable {
                 if polled < 0 && errno == EINTR { continue }
                 if polled < 0 || lock.withLock({ drainLocked() }) { break }
             }
-            lock.withLock { ended = true }
+            // After a poll error too: whatever the pipe still holds is kept.
+            lock.withLock { _ = drainLocked(); ended = true }
             withExtendedLifetime(pipe) {}
         }
         thread.name = name

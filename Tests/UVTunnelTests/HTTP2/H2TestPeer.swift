@@ -19,6 +19,8 @@ final class H2TestStream {
     var outbound: [UInt8] = []
     /// How much of `outbound` went out already (no O(n) removeFirst per frame).
     var sent = 0
+    /// Every byte sent on the stream so far (`outbound` is emptied once sent).
+    var sentTotal = 0
     var endAfterOutbound = false
     /// Which `parse` (the peer's transport reads, counted from 1) brought
     /// the HEADERS that opened the stream, and its first DATA.
@@ -213,6 +215,7 @@ class H2TestPeer {
             let n = min(length, stream.outbound.count - stream.sent)
             stream.outbound.withUnsafeBufferPointer { buffer.update(from: $0.baseAddress! + stream.sent, count: n) }
             stream.sent += n
+            stream.sentTotal += n
             if stream.sent == stream.outbound.count {
                 stream.outbound.removeAll()
                 stream.sent = 0
