@@ -7,22 +7,11 @@ import UVTunnel
 /// each route's `--recheck-interval` probe. UDP entries (`protocol = "udp"`)
 /// run beside the TCP ones, keyed apart, so both may use one port number.
 final class RouteSet {
-    struct Running {
+    /// A route being served: its entry, its server (TCP or UDP) and its recheck timer.
+    struct Running<Server: RecheckedServer> {
         let prepared: PreparedEntry
-        let server: TunnelServer
+        let server: Server
         let recheck: UVTimer?
-    }
-
-    struct RunningUDP {
-        let prepared: PreparedEntry
-        let server: UDPTunnelServer
-        let recheck: UVTimer?
-
-        /// Ends the listener, its sessions and its recheck.
-        func close() {
-            recheck?.close()
-            server.close()
-        }
     }
 
     private let loop: EventLoop
@@ -32,8 +21,8 @@ final class RouteSet {
     private let makeServer: (PreparedEntry) throws -> TunnelServer
     /// A UDP listener for a `protocol = "udp"` entry.
     private let makeUDPServer: (PreparedEntry) throws -> UDPTunnelServer
-    private var running: [String: Running] = [:]
-    private var udp: [String: RunningUDP] = [:]
+    private var running: [String: Running<TunnelServer>] = [:]
+    private var udp: [String: Running<UDPTunnelServer>] = [:]
     private var retired: [ObjectIdentifier: TunnelServer] = [:]
 
     init(loop: EventLoop, logger: Logger, listeners: RouteListeners, makeServer: @escaping (PreparedEntry) throws -> TunnelServer,
@@ -73,7 +62,7 @@ final class RouteSet {
     @discardableResult
     func apply(_ all: [PreparedEntry], failOnError: Bool) throws -> [SocketAddress] {
         let entries = all.filter { $0.entry.protocol == .tcp }
-        var next: [String: Running] = [:]
+        var next: [String: Running<TunnelServer>] = [:]
         var bound: [SocketAddress] = []
         let wanted = Set(entries.map(\.entry.listen))
         for (key, old) in running where !wanted.contains(key) {
@@ -107,7 +96,7 @@ final class RouteSet {
     /// one closes with its sessions (datagrams have no stream to drain; a
     /// client's next datagram opens a session on the new listener).
     private func applyUDP(_ entries: [PreparedEntry], failOnError: Bool) throws -> [SocketAddress] {
-        var next: [String: RunningUDP] = [:]
+        var next: [String: Running<UDPTunnelServer>] = [:]
         defer { udp = next }
         var bound: [SocketAddress] = []
         let wanted = Set(entries.map(\.entry.listen))
@@ -133,7 +122,7 @@ final class RouteSet {
                     server.close()
                     throw RuntimeError("cannot listen on UDP \(address): \(error.reason)")
                 }
-                next[key] = RunningUDP(prepared: prepared, server: server, recheck: startRecheck(prepared, server))
+                next[key] = Running(prepared: prepared, server: server, recheck: startRecheck(prepared, server))
                 bound.append(at)
                 RouteListeners.announce(prepared, at, logger: logger)
             } catch {
@@ -168,7 +157,7 @@ final class RouteSet {
         return a == b
     }
 
-    private func start(_ prepared: PreparedEntry) throws -> Running {
+    private func start(_ prepared: PreparedEntry) throws -> Running<TunnelServer> {
         let server = try makeServer(prepared)
         _ = try listeners.listen(server, for: prepared)
         return Running(prepared: prepared, server: server, recheck: startRecheck(prepared, server))
@@ -194,11 +183,19 @@ final class RouteSet {
         return timer
     }
 
-    private func retire(_ old: Running) {
+    private func retire(_ old: Running<TunnelServer>) {
         old.recheck?.close()
         let id = ObjectIdentifier(old.server)
         retired[id] = old.server
         old.server.onFinished = { [weak self] in self?.retired[id] = nil }
         old.server.stopAccepting()
+    }
+}
+
+extension RouteSet.Running where Server == UDPTunnelServer {
+    /// Ends the UDP listener, its sessions and its recheck (datagrams have nothing to drain).
+    func close() {
+        recheck?.close()
+        server.close()
     }
 }

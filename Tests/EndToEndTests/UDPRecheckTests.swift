@@ -21,9 +21,7 @@ final class UDPRecheckTests: XCTestCase {
         let echo = try UDPEcho()
         defer { echo.stop() }
         let dir = TemporaryDirectory()
-        let allow = dir.path + "/allow"
-        try "127.0.0.1:\(echo.port)\n".write(toFile: allow, atomically: true, encoding: .utf8)
-        let gateway = try GatewayFixture(["--allow-file", allow])
+        let gateway = try allowFileGateway(admitting: "127.0.0.1:\(echo.port)", in: dir)
         let tunnel = try ChildProcess(Products.tunnel, ["udp", "--listen", "127.0.0.1:0", "--pomerium-url", "https://127.0.0.1:\(gateway.port)",
                                                         "--alternate-ca-path", gateway.caPath, "--service-account", try gateway.token(),
                                                         "--recheck-interval", "1s"] + extra + ["127.0.0.1:\(echo.port)"])
@@ -34,9 +32,7 @@ final class UDPRecheckTests: XCTestCase {
         tunnel.waitForOutput(file: file, line: line) { $0.components(separatedBy: "recheck probe: success").count > 2 }
         XCTAssertFalse(tunnel.stderr.contains("recheck: the gateway answered"), tunnel.stderr, file: file, line: line)
 
-        try "# nothing allowed now\n".write(toFile: allow, atomically: true, encoding: .utf8)
-        gateway.process.signal(SIGHUP)
-        gateway.process.waitForOutput(file: file, line: line) { $0.contains("policy reloaded") }
+        try admitNothing(gateway, allowFileIn: dir, file: file, line: line)
         tunnel.waitForOutput(file: file, line: line) {
             $0.contains("recheck: the gateway answered 403 access denied by gateway policy for 127.0.0.1:\(echo.port); closing 2 tunnel(s)")
         }

@@ -80,7 +80,8 @@ public final class UDPTunnelServer: RecheckedServer {
     }
 
     public var openSessionCount: Int { sessions.count }
-    public var openTunnelCount: Int { sessions.count }
+    /// `RecheckedServer`'s name for `openSessionCount`.
+    public var openTunnelCount: Int { openSessionCount }
     public var route: Route { sharedOptions.value.route }
     /// `--multiplex`: the gateway's shared HTTP/2 connections (the metrics' gauges).
     public var sharedConnections: [SharedConnectionInfo] { connector.sharedConnections }

@@ -11,9 +11,7 @@ func checkRecheckClosesTunnelsWhenThePolicyChanges(extra: [String] = [], file: S
                                                    line: UInt = #line) throws -> GatewayFixture {
     let target = try TargetServer(.echo)
     let dir = TemporaryDirectory()
-    let allow = dir.path + "/allow"
-    try "127.0.0.1:\(target.port)\n".write(toFile: allow, atomically: true, encoding: .utf8)
-    let gateway = try GatewayFixture(["--allow-file", allow])
+    let gateway = try allowFileGateway(admitting: "127.0.0.1:\(target.port)", in: dir)
     // debug: each recheck logs its answer, so the test waits for them, not for a time.
     let tunnel = try TunnelFixture(extra + TunnelFixture.arguments(gateway: gateway, targetPort: target.port, token: try gateway.token())
                                    + ["--recheck-interval", "1s"], environment: ["LOG_LEVEL": "debug"])
@@ -25,10 +23,25 @@ func checkRecheckClosesTunnelsWhenThePolicyChanges(extra: [String] = [], file: S
     try socket.send([2])
     XCTAssertEqual(try socket.receive(exactly: 1), [2], "still open while admitted", file: file, line: line)
 
-    try "# nothing allowed now\n".write(toFile: allow, atomically: true, encoding: .utf8)
-    gateway.process.signal(SIGHUP)
-    gateway.process.waitForOutput(file: file, line: line) { $0.contains("policy reloaded") }
+    try admitNothing(gateway, allowFileIn: dir, file: file, line: line)
     XCTAssertTrue(socket.waitForClose(timeout: 10), "the recheck closes the tunnel", file: file, line: line)
     tunnel.process.waitForOutput(file: file, line: line) { $0.contains("recheck: the gateway answered 403 access denied") }
     return gateway
+}
+
+/// The bundled gateway admitting only `destination`, as listed in an allow
+/// file in `directory` (which must outlive it).
+func allowFileGateway(admitting destination: String, in directory: TemporaryDirectory) throws -> GatewayFixture {
+    let allow = directory.path + "/allow"
+    try "\(destination)\n".write(toFile: allow, atomically: true, encoding: .utf8)
+    return try GatewayFixture(["--allow-file", allow])
+}
+
+/// Empties the gateway's allow file and waits for its SIGHUP reload: from
+/// now on its policy admits nothing.
+func admitNothing(_ gateway: GatewayFixture, allowFileIn directory: TemporaryDirectory,
+                  file: StaticString = #filePath, line: UInt = #line) throws {
+    try "# nothing allowed now\n".write(toFile: directory.path + "/allow", atomically: true, encoding: .utf8)
+    gateway.process.signal(SIGHUP)
+    gateway.process.waitForOutput(file: file, line: line) { $0.contains("policy reloaded") }
 }
